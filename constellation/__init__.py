@@ -1,0 +1,1 @@
+"""Constellation engine."""

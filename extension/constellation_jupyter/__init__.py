@@ -1,0 +1,1 @@
+"""Jupyter integration for Constellation. Not yet implemented: see the notebook issue."""

@@ -1,0 +1,1 @@
+"""The Constellation HTTP service (Tornado). Not yet implemented: see issue "The Tornado service"."""
