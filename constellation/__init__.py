@@ -1,1 +1,1 @@
-"""Constellation engine."""
+"""Constellation engine (public surface assembled once every piece exists)."""

@@ -192,7 +192,7 @@ def wrap_lists(t: Type, depth: int) -> Type:
 
 def is_subtype(s: Type, t: Type) -> bool:
     """``s <: t`` (language.md §3.3)."""
-    if s == t or s == ERROR or t == ERROR or s == NOTHING:
+    if s in (t, ERROR, NOTHING) or t == ERROR:
         return True
     if isinstance(s, UnionT):
         return all(is_subtype(m, t) for m in s.members)

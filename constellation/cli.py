@@ -1,0 +1,133 @@
+"""The ``constellation`` command (engine.md §7). This piece: ``check`` and ``dot``.
+
+Exit codes: 0 success, 1 compile errors found by ``check``, 2 usage or compile errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from constellation.engine import Engine
+from constellation.errors import CompileError, ConstellationError
+from constellation.frontend import analyse
+from constellation.modules import default_registry
+from constellation.source import Source
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake on the command line: shown as one line, exit code 2."""
+
+
+def load_modules(spec: str) -> None:
+    """Import a module by dotted name or a ``.py`` file by path, so its @module functions register."""
+    path = Path(spec)
+    if spec.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise UsageError(f"--modules: no such file '{spec}'")
+        name = f"_constellation_modules_{path.stem}"
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise UsageError(f"--modules: cannot load '{spec}' as Python")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        loader_spec.loader.exec_module(module)
+        return
+    try:
+        importlib.import_module(spec)
+    except ModuleNotFoundError as err:
+        raise UsageError(
+            f"--modules: cannot import '{spec}' ({err}); give an importable module or a .py path"
+        ) from err
+
+
+def read_source(file: str) -> Source:
+    try:
+        data = Path(file).read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read '{file}': {err.strerror}") from err
+    try:
+        return Source.decode(data, file)
+    except UnicodeDecodeError as err:
+        raise UsageError(f"'{file}' is not UTF-8 text ({err.reason} at byte {err.start})") from err
+
+
+def cmd_check(args: argparse.Namespace, engine: Engine) -> int:
+    failed = False
+    for file in args.files:
+        source = read_source(file)
+        analysis = analyse(source, engine.registry, engine.limits, engine.cache_backends)
+        for d in analysis.diagnostics:
+            print(d.render(source), end="\n\n", file=sys.stderr)
+        if analysis.omitted:
+            print(f"{file}: {analysis.omitted} more diagnostics not shown", file=sys.stderr)
+        errors = sum(1 for d in analysis.diagnostics if d.is_error) + analysis.omitted
+        warnings = sum(1 for d in analysis.diagnostics if not d.is_error)
+        if errors:
+            failed = True
+        status = "ok" if not errors else f"{errors} error{'s' * (errors != 1)}"
+        if warnings:
+            status += f", {warnings} warning{'s' * (warnings != 1)}"
+        print(f"{file}: {status}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_dot(args: argparse.Namespace, engine: Engine) -> int:
+    pipeline = engine.compile(read_source(args.file))
+    sys.stdout.write(pipeline.to_dot())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="constellation", description="Typed pipelines: check, draw and run them."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def modules_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--modules",
+            action="append",
+            default=[],
+            metavar="MOD",
+            help="an importable module or a .py file whose @module functions to register",
+        )
+
+    check = sub.add_parser("check", help="report diagnostics; exit 1 on errors")
+    check.add_argument("files", nargs="+", metavar="FILE.cst")
+    modules_option(check)
+    check.set_defaults(handler=cmd_check)
+
+    dot = sub.add_parser("dot", help="print the pipeline's DAG in Graphviz DOT")
+    dot.add_argument("file", metavar="FILE.cst")
+    modules_option(dot)
+    dot.set_defaults(handler=cmd_dot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        for spec in args.modules:
+            load_modules(spec)
+        engine = Engine(default_registry)
+        code: int = args.handler(args, engine)
+        return code
+    except CompileError as err:
+        print(err, file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, ConstellationError) as err:
+        print(f"constellation: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

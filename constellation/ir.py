@@ -1,0 +1,1862 @@
+"""The compiled pipeline: a DAG of nodes whose expressions are fully resolved and explicit.
+
+The compiler (``compiler.py``) builds a :class:`Pipeline` from a checked program; the runtime
+executes it; the store keeps it as JSON (:meth:`Pipeline.to_json` / :meth:`Pipeline.from_json`,
+which never parses source text). Everything here is a frozen, slotted value.
+
+Expressions
+    :class:`Const` ``Ref`` (the value of another node) ``Local`` (a lambda parameter or a match
+    subject, by binder level) ``Convert`` ``Arith`` ``Neg`` ``Compare`` ``And`` ``Or`` ``Not``
+    ``Merge`` ``GetField`` ``ProjectFields`` ``MakeRecord`` ``MakeList`` ``Interpolate``
+    ``IfExpr`` ``BranchExpr`` ``WhenExpr`` ``CoalesceExpr`` ``MatchExpr`` ``HigherOrder``
+    ``CallExpr``. Conditional positions (language.md §5.2: ``if``/``branch`` arms, later branch
+    conditions, ``when`` values, right sides of ``??``/``and``/``or``, match case bodies,
+    lambda bodies, fallbacks) hold sub-expressions the evaluator evaluates only when selected.
+
+Binder levels
+    Inside one node's expression, binders (lambdas and matches) are numbered from the outside
+    in: a binder at nesting depth ``d`` has level ``d + 1``; ``Local(k)`` is the value bound by
+    the enclosing binder of level ``k`` (a lambda's element, a match's subject). A field bound
+    by a record pattern is ``GetField(Local(k), name, 0)``.
+
+Nodes
+    One ``input`` node per declared input, one ``value`` or ``call`` node per *needed*
+    assignment (unused assignments are not scheduled, see below), and one ``call`` node per
+    module call that is not inside a lambda body and does not use a binder's value: it is
+    hoisted out of its parent expression, which refers to it by ``Ref``. An assignment whose
+    whole right-hand side is such a call *is* the call node (id = the assignment's name);
+    other hoisted calls get the id ``<declaration>~<k>``, ``k`` counting the declaration's
+    hoisted calls from 1 in source order (pre-order, left to right). ``deps`` are the nodes a
+    node always needs, ``lazy_deps`` those needed only when a conditional position selects
+    them. ``Pipeline.nodes`` is in a topological order (dependencies first).
+
+Identity (language.md §12, engine.md §6)
+    ``structural_hash`` is the SHA-256 of :func:`canonical_form`, serialized with sorted keys,
+    ``(",", ":")`` separators and non-ASCII kept. The canonical form holds the inputs (name,
+    type in §3.6 notation, default, doc, examples) sorted by name, **every** assignment
+    (name, expression tree) sorted by name — the unused ones too: they are compiled for the
+    hash only and kept in :attr:`Pipeline.unused`, so editing any declaration changes the
+    hash —, the output names sorted, and for every call its qualified name, kind, version,
+    parameter and result types and its effective options (decorator defaults overridden by
+    the ``with`` clause, normalized; options equal to the language default are left out, so
+    ``retry: 0`` is the same as no ``retry``). Hoisted calls are inlined where they are used,
+    so node ids and positions never take part; lambda parameters and match subjects appear as
+    ``$level``. ``syntactic_hash`` is the SHA-256 of the exact source text (UTF-8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Final, Literal, NoReturn, TypeAlias, assert_never, cast
+
+from constellation import types as ty
+from constellation.types import Type
+
+FORMAT: Final = "constellation-ir/1"
+
+#: The deepest expression :meth:`Pipeline.from_json` accepts (compiled programs stay far below:
+#: about twice the parser's nesting limit at worst).
+MAX_EXPR_DEPTH: Final = 4096
+
+Scalar: TypeAlias = int | float | str | bool | None
+ArithOp = Literal["+", "-", "*", "/", "%"]
+CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+MergeShape = Literal["record", "list-record", "record-list", "list-list"]
+HigherKind = Literal["map", "filter", "all", "any"]
+CallKind = Literal["module", "library"]
+Backoff = Literal["fixed", "linear", "exponential"]
+OnError = Literal["fail", "skip", "log", "wrap"]
+NodeKind = Literal["input", "value", "call"]
+
+ARITH_OPS: Final = ("+", "-", "*", "/", "%")
+COMPARE_OPS: Final = ("==", "!=", "<", "<=", ">", ">=")
+MERGE_SHAPES: Final = ("record", "list-record", "record-list", "list-list")
+HIGHER_KINDS: Final = ("map", "filter", "all", "any")
+BACKOFFS: Final = ("fixed", "linear", "exponential")
+ON_ERRORS: Final = ("fail", "skip", "log", "wrap")
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Const:
+    """A literal value. Equality is exact: ``Const(1)``, ``Const(1.0)`` and ``Const(True)``
+    differ (Python's ``==`` would not tell them apart)."""
+
+    value: Scalar
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Const) or type(self.value) is not type(other.value):
+            return False
+        if isinstance(self.value, float):
+            return repr(self.value) == repr(other.value)  # -0.0 is not 0.0
+        return self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash((type(self.value), repr(self.value)))
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """The value of another node of the DAG."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """The value bound by the enclosing binder of this level (lambda element, match subject)."""
+
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class Convert:
+    """``expr`` (static type ``source``) made a value of ``to``: Int → Float, records narrowed
+    and put in ``to``'s field order, deep inside lists, maps, optionals and unions.
+
+    The compiler inserts it only where the value changes (:func:`needs_conversion`);
+    :func:`converter` gives the function that performs it.
+    """
+
+    expr: Expr
+    source: Type
+    to: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Arith:
+    """``left op right``; ``floating`` selects Float semantics (both operands are Float values:
+    the compiler converts Int operands), else exact Int semantics (language.md §4.3)."""
+
+    op: ArithOp
+    left: Expr
+    right: Expr
+    floating: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    operand: Expr
+    floating: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """Deep structural equality or ordering (language.md §4.5); no operand is converted."""
+
+    op: CompareOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    """``left and right``; ``right`` is conditional (evaluated only when ``left`` is true)."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    """``left or right``; ``right`` is conditional (evaluated only when ``left`` is false)."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """``+`` on records (language.md §4.4); ``shape`` names the operands: ``record`` (record +
+    record), ``list-record``, ``record-list``, ``list-list`` (element-wise, equal lengths)."""
+
+    left: Expr
+    right: Expr
+    shape: MergeShape
+
+
+@dataclass(frozen=True, slots=True)
+class GetField:
+    """``target.name``, element-wise through ``depth`` list layers."""
+
+    target: Expr
+    name: str
+    depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFields:
+    """``target[names…]``: a record of exactly these fields, element-wise through ``depth``."""
+
+    target: Expr
+    names: tuple[str, ...]
+    depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MakeRecord:
+    names: tuple[str, ...]
+    values: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MakeList:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Interpolate:
+    """``strings[0] + render(exprs[0]) + strings[1] + … + strings[-1]``.
+
+    ``len(strings) == len(exprs) + 1``; ``types[i]`` is the static type of ``exprs[i]``, which
+    rendering needs (language.md §6.2).
+    """
+
+    strings: tuple[str, ...]
+    exprs: tuple[Expr, ...]
+    types: tuple[Type, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IfExpr:
+    cond: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class BranchExpr:
+    """``branch { c1 -> v1, …, otherwise -> e }``: ``arms`` are (condition, value) pairs."""
+
+    arms: tuple[tuple[Expr, Expr], ...]
+    otherwise: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class WhenExpr:
+    """``value when cond``: absent (None) when ``cond`` is false."""
+
+    value: Expr
+    cond: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class CoalesceExpr:
+    """``left ?? right``: ``left``'s value unless it is absent, else ``right``."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class AnyPattern:
+    """``_``."""
+
+
+@dataclass(frozen=True, slots=True)
+class IsPattern:
+    """``is T``: the subject conforms to ``type`` (language.md §4.10)."""
+
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class FieldsPattern:
+    """``{f1, …}``: the subject is a record having all these fields."""
+
+    names: tuple[str, ...]
+
+
+Pattern = AnyPattern | IsPattern | FieldsPattern
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCase:
+    pattern: Pattern
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class MatchExpr:
+    """Evaluate ``subject``, bind it at ``level``, evaluate the first matching case's body."""
+
+    subject: Expr
+    level: int
+    cases: tuple[MatchCase, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HigherOrder:
+    """``map``/``filter``/``all``/``any`` of ``items`` with ``body`` (each element bound at
+    ``level``)."""
+
+    kind: HigherKind
+    items: Expr
+    level: int
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """A call's effective ``with`` options, normalized (language.md §8.2, §12).
+
+    Durations are milliseconds, ``throttle`` is (count, milliseconds), ``priority`` 0–100.
+    Defaults are the language's; ``plain`` is true when no option changes how the call runs
+    (only ``priority``, ``lazy`` and ``cache_backend`` may be set), so the runtime can call it
+    directly.
+    """
+
+    retry: int = 0
+    timeout: int | None = None
+    delay: int = 0
+    backoff: Backoff = "fixed"
+    fallback: Expr | None = None
+    cache: int | None = None
+    cache_backend: str = "memory"
+    throttle: tuple[int, int] | None = None
+    concurrency: int | None = None
+    on_error: OnError = "fail"
+    priority: int = 50
+    lazy: bool = False
+    plain: bool = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        plain = (
+            self.retry == 0
+            and self.timeout is None
+            and self.fallback is None
+            and self.cache is None
+            and self.throttle is None
+            and self.concurrency is None
+            and self.on_error == "fail"
+        )
+        object.__setattr__(self, "plain", plain)
+
+    @property
+    def wrap(self) -> bool:
+        """``on_error: wrap``: the call's value is ``{ok, value, error}``."""
+        return self.on_error == "wrap"
+
+    @staticmethod
+    def from_normalized(values: Mapping[str, object], fallback: Expr | None = None) -> Options:
+        """Options from normalized values by name (the checker's and the registry's form)."""
+        unknown = [n for n in values if n != "fallback" and n not in _OPTION_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown option {unknown[0]!r}")
+        throttle = cast("tuple[int, int] | list[int] | None", values.get("throttle"))
+        return Options(
+            retry=cast(int, values.get("retry", 0)),
+            timeout=cast("int | None", values.get("timeout")),
+            delay=cast(int, values.get("delay", 0)),
+            backoff=cast(Backoff, values.get("backoff", "fixed")),
+            fallback=fallback,
+            cache=cast("int | None", values.get("cache")),
+            cache_backend=cast(str, values.get("cache_backend", "memory")),
+            throttle=None if throttle is None else (throttle[0], throttle[1]),
+            concurrency=cast("int | None", values.get("concurrency")),
+            on_error=cast(OnError, values.get("on_error", "fail")),
+            priority=cast(int, values.get("priority", 50)),
+            lazy=cast(bool, values.get("lazy", False)),
+        )
+
+    def changed(self) -> dict[str, object]:
+        """The options that differ from the language defaults (``fallback`` excluded)."""
+        out: dict[str, object] = {}
+        for name in _OPTION_FIELDS:
+            value = getattr(self, name)
+            if value != _DEFAULT_VALUES[name]:
+                out[name] = value
+        return out
+
+
+_OPTION_FIELDS: Final = (
+    "backoff",
+    "cache",
+    "cache_backend",
+    "concurrency",
+    "delay",
+    "lazy",
+    "on_error",
+    "priority",
+    "retry",
+    "throttle",
+    "timeout",
+)
+_DEFAULT_VALUES: Final[dict[str, object]] = {
+    "retry": 0,
+    "timeout": None,
+    "delay": 0,
+    "backoff": "fixed",
+    "cache": None,
+    "cache_backend": "memory",
+    "throttle": None,
+    "concurrency": None,
+    "on_error": "fail",
+    "priority": 50,
+    "lazy": False,
+}
+DEFAULT_OPTIONS: Final = Options()
+
+
+@dataclass(frozen=True, slots=True)
+class CallExpr:
+    """A call of a module or a standard-library function, fully resolved.
+
+    ``args`` are already converted to ``params``; ``result`` is the function's result type at
+    this call before ``on_error: wrap`` (the value is ``{ok, value, error}`` when
+    ``options.wrap``). ``param_names`` label DAG edges and take no part in the hash;
+    ``line``/``column`` are where the call starts in the source (for failures).
+    """
+
+    function: str
+    kind: CallKind
+    version: str
+    args: tuple[Expr, ...]
+    params: tuple[Type, ...]
+    result: Type
+    options: Options = DEFAULT_OPTIONS
+    line: int = 0
+    column: int = 0
+    param_names: tuple[str, ...] = ()
+
+    @property
+    def wrap(self) -> bool:
+        return self.options.on_error == "wrap"
+
+    @property
+    def name(self) -> str:
+        """The function's own name (the last segment of its qualified name)."""
+        return self.function.rsplit(".", 1)[-1]
+
+
+Expr = (
+    Const
+    | Ref
+    | Local
+    | Convert
+    | Arith
+    | Neg
+    | Compare
+    | And
+    | Or
+    | Not
+    | Merge
+    | GetField
+    | ProjectFields
+    | MakeRecord
+    | MakeList
+    | Interpolate
+    | IfExpr
+    | BranchExpr
+    | WhenExpr
+    | CoalesceExpr
+    | MatchExpr
+    | HigherOrder
+    | CallExpr
+)
+
+
+# --------------------------------------------------------------------------- the DAG
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One node of the DAG: an input, a computed value, or a module call.
+
+    ``expr`` is None for inputs and a :class:`CallExpr` for ``call`` nodes. ``name`` is the
+    declaration's name (None for hoisted calls). ``line``/``column`` locate the declaration's
+    name, or the call for hoisted calls.
+    """
+
+    id: str
+    kind: NodeKind
+    name: str | None
+    expr: Expr | None
+    type: Type
+    deps: tuple[str, ...] = ()
+    lazy_deps: tuple[str, ...] = ()
+    line: int = 0
+    column: int = 0
+    label: str = ""
+
+    @property
+    def call(self) -> CallExpr | None:
+        """The call of a ``call`` node (None for other nodes)."""
+        return self.expr if isinstance(self.expr, CallExpr) else None
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """A declared input: type, default (a value of the type), ``@doc`` and ``@example``s."""
+
+    name: str
+    type: Type
+    has_default: bool = False
+    default: object = None
+    doc: str | None = None
+    examples: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UnusedAssignment:
+    """An assignment no output needs: never scheduled, compiled only for the structural hash.
+
+    Its expression keeps module calls inline (nothing is hoisted out of it).
+    """
+
+    name: str
+    type: Type
+    expr: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A compiled pipeline: the DAG, the interface, the identity and the source text.
+
+    Build it with :meth:`build` (which computes both hashes) or :meth:`from_json`. The index
+    fields after ``unused`` are derived once at construction for the runtime: positions by
+    node id, and per node (aligned with ``nodes``) the positions of its strict deps, its lazy
+    deps and its dependants.
+    """
+
+    nodes: tuple[Node, ...]
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[tuple[str, str], ...]
+    structural_hash: str
+    syntactic_hash: str
+    source: str
+    unused: tuple[UnusedAssignment, ...] = ()
+    index: Mapping[str, int] = field(init=False, compare=False, repr=False)
+    dep_index: tuple[tuple[int, ...], ...] = field(init=False, compare=False, repr=False)
+    lazy_dep_index: tuple[tuple[int, ...], ...] = field(init=False, compare=False, repr=False)
+    dependants: tuple[tuple[int, ...], ...] = field(init=False, compare=False, repr=False)
+    input_specs: Mapping[str, InputSpec] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, int] = {}
+        for i, node in enumerate(self.nodes):
+            if node.id in index:
+                raise ValueError(f"duplicate node id {node.id!r}")
+            index[node.id] = i
+        try:
+            deps = tuple(tuple(index[d] for d in node.deps) for node in self.nodes)
+            lazy = tuple(tuple(index[d] for d in node.lazy_deps) for node in self.nodes)
+        except KeyError as err:
+            raise ValueError(f"a node depends on the unknown node {err.args[0]!r}") from None
+        users: list[list[int]] = [[] for _ in self.nodes]
+        for i in range(len(self.nodes)):
+            for d in deps[i]:
+                users[d].append(i)
+            for d in lazy[i]:
+                users[d].append(i)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "dep_index", deps)
+        object.__setattr__(self, "lazy_dep_index", lazy)
+        object.__setattr__(self, "dependants", tuple(tuple(u) for u in users))
+        object.__setattr__(self, "input_specs", {spec.name: spec for spec in self.inputs})
+
+    @staticmethod
+    def build(
+        nodes: tuple[Node, ...],
+        inputs: tuple[InputSpec, ...],
+        outputs: tuple[tuple[str, str], ...],
+        source: str,
+        unused: tuple[UnusedAssignment, ...] = (),
+    ) -> Pipeline:
+        """A pipeline with its structural and syntactic hashes computed."""
+        structural = _hash_canonical(_canonical(nodes, inputs, outputs, unused))
+        return Pipeline(nodes, inputs, outputs, structural, syntactic_hash(source), source, unused)
+
+    # -- lookups
+
+    def node(self, node_id: str) -> Node:
+        """The node with this id (KeyError if there is none)."""
+        return self.nodes[self.index[node_id]]
+
+    @property
+    def output_types(self) -> dict[str, Type]:
+        """Output name → type, in declaration order."""
+        return {name: self.nodes[self.index[nid]].type for name, nid in self.outputs}
+
+    # -- JSON
+
+    def to_json(self) -> dict[str, object]:
+        """The stored form: plain JSON data that :meth:`from_json` loads back exactly."""
+        with recursion_room():
+            enc = _Encoder(canonical=False, nodes={})
+            return {
+                "format": FORMAT,
+                "source": self.source,
+                "syntactic_hash": self.syntactic_hash,
+                "structural_hash": self.structural_hash,
+                "inputs": [_input_json(spec) for spec in self.inputs],
+                "outputs": [[name, nid] for name, nid in self.outputs],
+                "nodes": [
+                    {
+                        "id": n.id,
+                        "kind": n.kind,
+                        "name": n.name,
+                        "type": ty.to_json(n.type),
+                        "expr": None if n.expr is None else enc.expr(n.expr, 0, 0),
+                        "deps": list(n.deps),
+                        "lazy_deps": list(n.lazy_deps),
+                        "line": n.line,
+                        "column": n.column,
+                        "label": n.label,
+                    }
+                    for n in self.nodes
+                ],
+                "unused": [
+                    {"name": u.name, "type": ty.to_json(u.type), "expr": enc.expr(u.expr, 0, 0)}
+                    for u in self.unused
+                ],
+            }
+
+    @staticmethod
+    def from_json(data: object) -> Pipeline:
+        """Load :meth:`to_json` output, validating everything; ValueError says what is wrong.
+
+        Never parses or checks source text. Besides the shape of every part it verifies that
+        the nodes are in dependency order, that every ``deps``/``lazy_deps`` list is exactly
+        what the node's expression needs, that binder levels are consistent, and that both
+        hashes match (so a tampered image is refused rather than executed).
+        """
+        with recursion_room():
+            try:
+                return _Decoder().pipeline(data)
+            except _Bad as err:
+                where = "".join(reversed(err.path)).lstrip(".")
+                raise ValueError(
+                    f"malformed pipeline JSON{' at ' + where if where else ''}: {err.message}"
+                ) from None
+            except RecursionError:
+                raise ValueError("malformed pipeline JSON: nested too deeply") from None
+
+    # -- pictures
+
+    def dag_json(self) -> dict[str, object]:
+        """The DAG for clients: ``{"nodes": [...], "edges": [...]}``; outputs are nodes of kind
+        ``output`` (id ``out:<name>``) fed by the node they report."""
+        nodes: list[dict[str, object]] = []
+        edges: list[dict[str, object]] = []
+        for node in self.nodes:
+            call = node.call
+            nodes.append(
+                {
+                    "id": node.id,
+                    "kind": node.kind,
+                    "name": node.name,
+                    "label": node.label,
+                    "type": ty.show(node.type),
+                    "module": call.function if call is not None else None,
+                    "line": node.line,
+                    "column": node.column,
+                }
+            )
+            labels = _edge_labels(node)
+            for dep in node.deps:
+                edges.append({"from": dep, "to": node.id, "lazy": False, "label": labels.get(dep)})
+            for dep in node.lazy_deps:
+                edges.append({"from": dep, "to": node.id, "lazy": True, "label": labels.get(dep)})
+        for name, nid in self.outputs:
+            out_id = f"out:{name}"
+            nodes.append(
+                {
+                    "id": out_id,
+                    "kind": "output",
+                    "name": name,
+                    "label": name,
+                    "type": ty.show(self.nodes[self.index[nid]].type),
+                    "module": None,
+                    "line": 0,
+                    "column": 0,
+                }
+            )
+            edges.append({"from": nid, "to": out_id, "lazy": False, "label": None})
+        return {"nodes": nodes, "edges": edges}
+
+    def to_dot(self) -> str:
+        """Graphviz DOT of the DAG: inputs, values, calls and outputs; lazy edges dashed; edges
+        into calls labelled with the parameter they feed."""
+        lines = [
+            "digraph pipeline {",
+            "  rankdir=LR;",
+            '  node [fontname="Helvetica", fontsize=11];',
+            '  edge [fontname="Helvetica", fontsize=9];',
+        ]
+        for node in self.nodes:
+            type_text = ty.show(node.type)
+            if node.kind == "input":
+                label = f"{node.id}\n{type_text}"
+                attrs = 'shape=ellipse, style=filled, fillcolor="#e8f0fe"'
+            elif node.kind == "call":
+                call = node.call
+                module = call.function if call is not None else node.label
+                label = f"{node.name}\n{module}" if node.name else module
+                attrs = 'shape=box, style="rounded,filled", fillcolor="#fff4e0"'
+            else:
+                label = f"{node.id}\n{type_text}"
+                attrs = "shape=box"
+            lines.append(f"  {_dot_id(node.id)} [label={_dot_id(label)}, {attrs}];")
+        for name, _ in self.outputs:
+            lines.append(
+                f"  {_dot_id('out:' + name)} [label={_dot_id(name)}, shape=doubleoctagon];"
+            )
+        for node in self.nodes:
+            labels = _edge_labels(node)
+            for dep, lazy in [(d, False) for d in node.deps] + [(d, True) for d in node.lazy_deps]:
+                edge_attrs: list[str] = []
+                if dep in labels:
+                    edge_attrs.append(f"label={_dot_id(labels[dep])}")
+                if lazy:
+                    edge_attrs.append("style=dashed")
+                suffix = f" [{', '.join(edge_attrs)}]" if edge_attrs else ""
+                lines.append(f"  {_dot_id(dep)} -> {_dot_id(node.id)}{suffix};")
+        for name, nid in self.outputs:
+            lines.append(f"  {_dot_id(nid)} -> {_dot_id('out:' + name)};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _dot_id(text: str) -> str:
+    """A DOT double-quoted string: backslashes and quotes escaped, line breaks as ``\\n``."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _edge_labels(node: Node) -> dict[str, str]:
+    """For a call node: dependency id → the parameter(s) it flows into (``fallback`` too)."""
+    call = node.call
+    if call is None:
+        return {}
+    found: dict[str, list[str]] = {}
+    for i, arg in enumerate(call.args):
+        param = call.param_names[i] if i < len(call.param_names) else f"arg{i + 1}"
+        for ref in _refs(arg):
+            names = found.setdefault(ref, [])
+            if param not in names:
+                names.append(param)
+    if call.options.fallback is not None:
+        for ref in _refs(call.options.fallback):
+            names = found.setdefault(ref, [])
+            if "fallback" not in names:
+                names.append("fallback")
+    return {ref: ", ".join(names) for ref, names in found.items()}
+
+
+def _refs(expr: Expr) -> list[str]:
+    strict, lazy = dependencies(expr)
+    return [*strict, *lazy]
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def children(expr: Expr) -> Iterator[tuple[Expr, bool]]:
+    """The direct sub-expressions of ``expr``, each with whether it is in a strict position
+    (always evaluated when ``expr`` is) rather than a conditional one."""
+    match expr:
+        case Const() | Ref() | Local():
+            return
+        case Convert(expr=x) | Neg(operand=x) | Not(operand=x):
+            yield x, True
+        case GetField(target=x) | ProjectFields(target=x):
+            yield x, True
+        case Arith(left=a, right=b) | Compare(left=a, right=b) | Merge(left=a, right=b):
+            yield a, True
+            yield b, True
+        case And(left=a, right=b) | Or(left=a, right=b) | CoalesceExpr(left=a, right=b):
+            yield a, True
+            yield b, False
+        case MakeRecord(values=xs) | MakeList(items=xs) | Interpolate(exprs=xs):
+            for x in xs:
+                yield x, True
+        case IfExpr(cond=c, then=a, otherwise=b):
+            yield c, True
+            yield a, False
+            yield b, False
+        case BranchExpr(arms=arms, otherwise=other):
+            for i, (c, v) in enumerate(arms):
+                yield c, i == 0
+                yield v, False
+            # With no arms, ``otherwise`` is always selected.
+            yield other, not arms
+        case WhenExpr(value=v, cond=c):
+            yield c, True
+            yield v, False
+        case MatchExpr(subject=s, cases=cases):
+            yield s, True
+            for case in cases:
+                yield case.body, False
+        case HigherOrder(items=xs, body=body):
+            yield xs, True
+            yield body, False
+        case CallExpr(args=args, options=options):
+            for x in args:
+                yield x, True
+            if options.fallback is not None:
+                yield options.fallback, False
+        case _:
+            assert_never(expr)
+
+
+def dependencies(expr: Expr) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The node ids ``expr`` refers to: (strict, lazy), each in order of first appearance.
+
+    Strict ones are needed whenever ``expr`` is evaluated; lazy ones only when a conditional
+    position selects them. A node referred to from both kinds of position is strict.
+    """
+    strict: dict[str, None] = {}
+    lazy: dict[str, None] = {}
+    stack: list[tuple[Expr, bool]] = [(expr, True)]
+    while stack:
+        e, is_strict = stack.pop()
+        if isinstance(e, Ref):
+            (strict if is_strict else lazy)[e.node] = None
+            continue
+        kids = [(x, is_strict and s) for x, s in children(e)]
+        stack.extend(reversed(kids))
+    return tuple(strict), tuple(n for n in lazy if n not in strict)
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def needs_conversion(source: Type, to: Type) -> bool:
+    """Whether a value of static type ``source`` flowing into a ``to`` position changes.
+
+    It does for Int → Float, for records with fields ``to`` lacks or in another order, and
+    for anything containing those (lists, map values, optionals, record fields, union
+    members). Union source members that are no subtype of ``to`` are ignored (a narrowed
+    match subject cannot hold them there).
+    """
+    if source is to or source == ty.NOTHING or source == ty.ERROR or to == ty.ERROR:
+        return False
+    if isinstance(source, ty.UnionT):
+        return any(needs_conversion(m, to) for m in source.members if ty.is_subtype(m, to))
+    if isinstance(to, ty.OptionalT):
+        inner = source.inner if isinstance(source, ty.OptionalT) else source
+        return needs_conversion(inner, to.inner)
+    if isinstance(to, ty.UnionT):
+        return not any(
+            ty.is_subtype(source, m) and not needs_conversion(source, m) for m in to.members
+        )
+    if isinstance(source, ty.OptionalT):
+        return needs_conversion(source.inner, to)
+    match source:
+        case ty.Prim():
+            return source == ty.INT and to == ty.FLOAT
+        case ty.ListT():
+            return isinstance(to, ty.ListT) and needs_conversion(source.elem, to.elem)
+        case ty.MapT():
+            return isinstance(to, ty.MapT) and needs_conversion(source.value, to.value)
+        case ty.RecordT():
+            if not isinstance(to, ty.RecordT):
+                return False
+            if source.names != to.names:
+                return True
+            return any(
+                needs_conversion(st, tt)
+                for (_, st), (_, tt) in zip(source.fields, to.fields, strict=True)
+            )
+    return False
+
+
+Converter = Callable[[object], object]
+
+
+def converter(source: Type, to: Type) -> Converter | None:
+    """The function that performs ``Convert(·, source, to)``; None when nothing changes."""
+    if not needs_conversion(source, to):
+        return None
+    if isinstance(source, ty.UnionT):
+        plans = tuple((m, converter(m, to)) for m in source.members if ty.is_subtype(m, to))
+
+        def by_member(value: object) -> object:
+            # A union value is the plain value: find the member it is, then convert as that.
+            for member, conv in plans:
+                if _is_exactly(value, member):
+                    return value if conv is None else conv(value)
+            return value
+
+        return by_member
+    if isinstance(to, ty.OptionalT) or (
+        isinstance(source, ty.OptionalT) and not isinstance(to, ty.UnionT)
+    ):
+        inner_source = source.inner if isinstance(source, ty.OptionalT) else source
+        inner_to = to.inner if isinstance(to, ty.OptionalT) else to
+        inner = converter(inner_source, inner_to)
+        if inner is None:
+            return None
+        return lambda value: None if value is None else inner(value)
+    if isinstance(to, ty.UnionT):
+        candidates = [m for m in to.members if ty.is_subtype(source, m)]
+        return converter(source, candidates[0]) if candidates else None
+    match source:
+        case ty.Prim():
+            return _to_float
+        case ty.ListT():
+            assert isinstance(to, ty.ListT)
+            elem = converter(source.elem, to.elem)
+            if elem is None:
+                return None
+            return lambda value: [elem(x) for x in cast(list[object], value)]
+        case ty.MapT():
+            assert isinstance(to, ty.MapT)
+            conv = converter(source.value, to.value)
+            if conv is None:
+                return None
+            return lambda value: {k: conv(v) for k, v in cast(dict[object, object], value).items()}
+        case ty.RecordT():
+            assert isinstance(to, ty.RecordT)
+            plan = tuple(
+                (name, converter(source.get(name) or ty.NOTHING, ft)) for name, ft in to.fields
+            )
+
+            def record(value: object) -> object:
+                v = cast(dict[str, object], value)
+                return {n: (v[n] if c is None else c(v[n])) for n, c in plan}
+
+            return record
+    return None
+
+
+def _to_float(value: object) -> object:
+    return float(cast(int, value))
+
+
+def _is_exactly(value: object, t: Type) -> bool:
+    """Whether ``value`` is a value of ``t`` as it stands (an int is not a Float here)."""
+    match t:
+        case ty.Prim():
+            if t == ty.INT:
+                return isinstance(value, int) and not isinstance(value, bool)
+            if t == ty.FLOAT:
+                return isinstance(value, float)
+            if t == ty.STRING:
+                return isinstance(value, str)
+            return isinstance(value, bool) if t == ty.BOOLEAN else False
+        case ty.OptionalT():
+            return value is None or _is_exactly(value, t.inner)
+        case ty.UnionT():
+            return any(_is_exactly(value, m) for m in t.members)
+        case ty.ListT():
+            return isinstance(value, list) and all(_is_exactly(x, t.elem) for x in value)
+        case ty.MapT():
+            return isinstance(value, dict) and all(
+                _is_exactly(k, t.key) and _is_exactly(v, t.value) for k, v in value.items()
+            )
+        case ty.RecordT():
+            return (
+                isinstance(value, dict)
+                and len(value) == len(t.fields)
+                and all(n in value and _is_exactly(value[n], ft) for n, ft in t.fields)
+            )
+    return False
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def canonical_form(pipeline: Pipeline) -> dict[str, object]:
+    """The canonical form of language.md §12 (see the module docstring for what it holds)."""
+    with recursion_room():
+        return _canonical(pipeline.nodes, pipeline.inputs, pipeline.outputs, pipeline.unused)
+
+
+def canonical_json(form: Mapping[str, object]) -> str:
+    """The canonical serialization: sorted keys, no spaces, non-ASCII kept."""
+    return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def syntactic_hash(source: str) -> str:
+    """SHA-256 (lower-case hex) of the exact source text, UTF-8 encoded."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _hash_canonical(form: Mapping[str, object]) -> str:
+    return hashlib.sha256(canonical_json(form).encode("utf-8")).hexdigest()
+
+
+def _canonical(
+    nodes: tuple[Node, ...],
+    inputs: tuple[InputSpec, ...],
+    outputs: tuple[tuple[str, str], ...],
+    unused: tuple[UnusedAssignment, ...],
+) -> dict[str, object]:
+    with recursion_room():
+        by_id = {n.id: n for n in nodes}
+        enc = _Encoder(canonical=True, nodes=by_id)
+        assignments: list[dict[str, object]] = []
+        for n in nodes:
+            if n.name is not None and n.expr is not None:
+                assignments.append({"name": n.name, "expr": enc.expr(n.expr, 0, 0)})
+        for u in unused:
+            assignments.append({"name": u.name, "expr": enc.expr(u.expr, 0, 0)})
+        assignments.sort(key=lambda a: cast(str, a["name"]))
+        canonical_inputs: list[dict[str, object]] = []
+        for spec in sorted(inputs, key=lambda s: s.name):
+            item: dict[str, object] = {
+                "name": spec.name,
+                "type": ty.show(spec.type),
+                "doc": spec.doc,
+                "examples": [_canonical_value(x) for x in spec.examples],
+            }
+            if spec.has_default:
+                item["default"] = _canonical_value(spec.default)
+            canonical_inputs.append(item)
+        return {
+            "inputs": canonical_inputs,
+            "assignments": assignments,
+            "outputs": sorted(name for name, _ in outputs),
+        }
+
+
+def _canonical_value(value: object) -> object:
+    # Records keep their field order (it shows in renderings), which sorted keys would lose.
+    if isinstance(value, dict):
+        return {"record": [[k, _canonical_value(v)] for k, v in value.items()]}
+    if isinstance(value, list):
+        return [_canonical_value(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _input_json(spec: InputSpec) -> dict[str, object]:
+    return {
+        "name": spec.name,
+        "type": ty.to_json(spec.type),
+        "has_default": spec.has_default,
+        "default": spec.default,
+        "doc": spec.doc,
+        "examples": list(spec.examples),
+    }
+
+
+def _options_json(options: Options) -> dict[str, object]:
+    out = options.changed()
+    if "throttle" in out:
+        out["throttle"] = list(cast(tuple[int, int], out["throttle"]))
+    return out
+
+
+class _Encoder:
+    """Expressions as nested JSON lists ``[tag, …]`` (one JSON level per expression level).
+
+    ``canonical`` switches to the canonical form: types in §3.6 notation, no positions or
+    parameter names, hoisted calls inlined where they are used, binder levels made absolute
+    (``$k``) for inlined calls.
+    """
+
+    def __init__(self, *, canonical: bool, nodes: Mapping[str, Node]) -> None:
+        self.canonical = canonical
+        self.nodes = nodes
+        self.type: Callable[[Type], object] = ty.show if canonical else ty.to_json
+
+    def expr(self, e: Expr, depth: int, offset: int) -> object:
+        """``depth``: binders enclosing ``e`` in its node; ``offset``: added to levels."""
+        enc = self.expr
+        match e:
+            case Const(value=v):
+                return ["const", v]
+            case Ref(node=nid):
+                if self.canonical:
+                    target = self.nodes.get(nid)
+                    if target is not None and target.name is None and target.expr is not None:
+                        return enc(target.expr, 0, offset + depth)
+                return ["ref", nid]
+            case Local(level=k):
+                return ["local", f"${k + offset}" if self.canonical else k]
+            case Convert(expr=x, source=s, to=t):
+                return ["convert", self.type(s), self.type(t), enc(x, depth, offset)]
+            case Arith(op=op, left=a, right=b, floating=f):
+                return ["arith", op, f, enc(a, depth, offset), enc(b, depth, offset)]
+            case Neg(operand=x, floating=f):
+                return ["neg", f, enc(x, depth, offset)]
+            case Compare(op=op, left=a, right=b):
+                return ["compare", op, enc(a, depth, offset), enc(b, depth, offset)]
+            case And(left=a, right=b):
+                return ["and", enc(a, depth, offset), enc(b, depth, offset)]
+            case Or(left=a, right=b):
+                return ["or", enc(a, depth, offset), enc(b, depth, offset)]
+            case Not(operand=x):
+                return ["not", enc(x, depth, offset)]
+            case Merge(left=a, right=b, shape=shape):
+                return ["merge", shape, enc(a, depth, offset), enc(b, depth, offset)]
+            case GetField(target=x, name=name, depth=d):
+                return ["field", name, d, enc(x, depth, offset)]
+            case ProjectFields(target=x, names=names, depth=d):
+                return ["project", list(names), d, enc(x, depth, offset)]
+            case MakeRecord(names=names, values=values):
+                return ["record", list(names), *(enc(v, depth, offset) for v in values)]
+            case MakeList(items=items):
+                return ["list", *(enc(v, depth, offset) for v in items)]
+            case Interpolate(strings=strings, exprs=exprs, types=types):
+                return [
+                    "interpolate",
+                    list(strings),
+                    [self.type(t) for t in types],
+                    *(enc(v, depth, offset) for v in exprs),
+                ]
+            case IfExpr(cond=c, then=a, otherwise=b):
+                return ["if", enc(c, depth, offset), enc(a, depth, offset), enc(b, depth, offset)]
+            case BranchExpr(arms=arms, otherwise=other):
+                out: list[object] = ["branch"]
+                for c, v in arms:
+                    out.append(enc(c, depth, offset))
+                    out.append(enc(v, depth, offset))
+                out.append(enc(other, depth, offset))
+                return out
+            case WhenExpr(value=v, cond=c):
+                return ["when", enc(v, depth, offset), enc(c, depth, offset)]
+            case CoalesceExpr(left=a, right=b):
+                return ["coalesce", enc(a, depth, offset), enc(b, depth, offset)]
+            case MatchExpr(subject=s, level=k, cases=cases):
+                level: object = f"${k + offset}" if self.canonical else k
+                return [
+                    "match",
+                    level,
+                    [self.pattern(c.pattern) for c in cases],
+                    enc(s, depth, offset),
+                    *(enc(c.body, depth + 1, offset) for c in cases),
+                ]
+            case HigherOrder(kind=kind, items=xs, level=k, body=body):
+                level = f"${k + offset}" if self.canonical else k
+                return ["higher", kind, level, enc(xs, depth, offset), enc(body, depth + 1, offset)]
+            case CallExpr():
+                return self.call(e, depth, offset)
+            case _:
+                assert_never(e)
+
+    def pattern(self, p: Pattern) -> object:
+        match p:
+            case AnyPattern():
+                return "_"
+            case IsPattern(type=t):
+                return {"is": self.type(t)}
+            case FieldsPattern(names=names):
+                return {"fields": list(names)}
+            case _:
+                assert_never(p)
+
+    def call(self, e: CallExpr, depth: int, offset: int) -> object:
+        meta: dict[str, object] = {
+            "function": e.function,
+            "kind": e.kind,
+            "version": e.version,
+            "params": [self.type(t) for t in e.params],
+            "result": self.type(e.result),
+            "options": _options_json(e.options),
+        }
+        if not self.canonical:
+            meta["line"] = e.line
+            meta["column"] = e.column
+            meta["param_names"] = list(e.param_names)
+        fallback = e.options.fallback
+        return [
+            "call",
+            meta,
+            None if fallback is None else self.expr(fallback, depth, offset),
+            *(self.expr(a, depth, offset) for a in e.args),
+        ]
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _Bad(Exception):
+    """A malformed part of a stored pipeline; ``path`` collects where, innermost first."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
+
+
+def _fail(message: str) -> NoReturn:
+    raise _Bad(message)
+
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*"
+_NAME_RE: Final = re.compile(_IDENT)
+_NODE_ID_RE: Final = re.compile(rf"{_IDENT}(?:~[1-9][0-9]*)?")
+_QUALIFIED_RE: Final = re.compile(rf"{_IDENT}(?:\.{_IDENT})*")
+_HEX64: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Decoder:
+    def __init__(self) -> None:
+        self.handlers: dict[str, Callable[[list[object], int, int], Expr]] = {
+            "const": self.const,
+            "ref": self.ref,
+            "local": self.local,
+            "convert": self.convert,
+            "arith": self.arith,
+            "neg": self.neg,
+            "compare": self.compare,
+            "and": self.and_,
+            "or": self.or_,
+            "not": self.not_,
+            "merge": self.merge,
+            "field": self.field,
+            "project": self.project,
+            "record": self.record,
+            "list": self.list_,
+            "interpolate": self.interpolate,
+            "if": self.if_,
+            "branch": self.branch,
+            "when": self.when,
+            "coalesce": self.coalesce,
+            "match": self.match,
+            "higher": self.higher,
+            "call": self.call,
+        }
+
+    # -- helpers
+
+    @staticmethod
+    def at(where: str, err: _Bad) -> _Bad:
+        err.path.append(where)
+        return err
+
+    @staticmethod
+    def obj(data: object, keys: tuple[str, ...], what: str) -> dict[str, object]:
+        if not isinstance(data, dict):
+            _fail(f"expected {what} (a JSON object), got {_describe(data)}")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            _fail(f"{what} lacks {', '.join(repr(k) for k in missing)}")
+        extra = [k for k in data if k not in keys]
+        if extra:
+            _fail(f"{what} has unknown keys {', '.join(repr(k) for k in extra)}")
+        return cast(dict[str, object], data)
+
+    @staticmethod
+    def string(data: object, what: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(data, str):
+            _fail(f"{what} must be a string, got {_describe(data)}")
+        if pattern is not None and not pattern.fullmatch(data):
+            _fail(f"{what} {data!r} is not valid")
+        return data
+
+    @staticmethod
+    def integer(data: object, what: str, minimum: int = 0, maximum: int | None = None) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            _fail(f"{what} must be an integer, got {_describe(data)}")
+        if data < minimum or (maximum is not None and data > maximum):
+            bound = f"≥ {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            _fail(f"{what} must be an integer {bound}, got {data}")
+        return data
+
+    @staticmethod
+    def boolean(data: object, what: str) -> bool:
+        if not isinstance(data, bool):
+            _fail(f"{what} must be true or false, got {_describe(data)}")
+        return data
+
+    @staticmethod
+    def type(data: object, what: str = "type") -> Type:
+        try:
+            t = ty.from_json(data)
+        except ValueError:
+            _fail(f"{what} is not a stored type: {_describe(data)}")
+        except RecursionError:
+            _fail(f"{what} is nested too deeply")
+        return t
+
+    def value(self, data: object, what: str, depth: int = 0) -> object:
+        """A JSON value as a language value (finite numbers, string keys)."""
+        if depth > MAX_EXPR_DEPTH:
+            _fail(f"{what} is nested too deeply")
+        if data is None or isinstance(data, str | bool | int):
+            return data
+        if isinstance(data, float):
+            if not math.isfinite(data):
+                _fail(f"{what} holds a non-finite number")
+            return data
+        if isinstance(data, list):
+            return [self.value(x, what, depth + 1) for x in data]
+        if isinstance(data, dict):
+            for k in data:
+                if not isinstance(k, str):
+                    _fail(f"{what} has a non-string key {k!r}")
+            return {k: self.value(v, what, depth + 1) for k, v in data.items()}
+        _fail(f"{what} is not a JSON value: {_describe(data)}")
+
+    @staticmethod
+    def arity(data: list[object], n: int, form: str) -> None:
+        if len(data) != n:
+            _fail(f"{data[0]!r} takes the form {form}, got {len(data) - 1} parts")
+
+    def sub(self, data: list[object], i: int, binders: int, nest: int) -> Expr:
+        try:
+            return self.expr(data[i], binders, nest)
+        except _Bad as err:
+            raise self.at(f"[{i}]", err) from None
+
+    def expr(self, data: object, binders: int, nest: int) -> Expr:
+        if nest > MAX_EXPR_DEPTH:
+            _fail(f"expression nested deeper than {MAX_EXPR_DEPTH} levels")
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            _fail(f"expected an expression [tag, ...], got {_describe(data)}")
+        handler = self.handlers.get(data[0])
+        if handler is None:
+            _fail(f"unknown expression {data[0]!r}")
+        return handler(data, binders, nest + 1)
+
+    # -- expressions
+
+    def const(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 2, '["const", value]')
+        v = d[1]
+        if isinstance(v, float) and not math.isfinite(v):
+            _fail("a constant must be a finite number")
+        if v is not None and not isinstance(v, str | int | float | bool):
+            _fail(f"a constant must be a number, string, boolean or null, got {_describe(v)}")
+        return Const(v)
+
+    def ref(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 2, '["ref", node]')
+        return Ref(self.string(d[1], "a ref's node id", _NODE_ID_RE))
+
+    def local(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 2, '["local", level]')
+        if b == 0:
+            _fail("a local outside every lambda and match")
+        return Local(self.integer(d[1], "a local's level", 1, b))
+
+    def convert(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 4, '["convert", source, to, expr]')
+        return Convert(self.sub(d, 3, b, n), self.type(d[1]), self.type(d[2]))
+
+    def arith(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 5, '["arith", op, floating, left, right]')
+        if d[1] not in ARITH_OPS:
+            _fail(f"unknown arithmetic operator {_describe(d[1])}")
+        floating = self.boolean(d[2], "floating")
+        return Arith(d[1], self.sub(d, 3, b, n), self.sub(d, 4, b, n), floating)
+
+    def neg(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 3, '["neg", floating, operand]')
+        return Neg(self.sub(d, 2, b, n), self.boolean(d[1], "floating"))
+
+    def compare(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 4, '["compare", op, left, right]')
+        if d[1] not in COMPARE_OPS:
+            _fail(f"unknown comparison operator {_describe(d[1])}")
+        return Compare(d[1], self.sub(d, 2, b, n), self.sub(d, 3, b, n))
+
+    def and_(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 3, '["and", left, right]')
+        return And(self.sub(d, 1, b, n), self.sub(d, 2, b, n))
+
+    def or_(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 3, '["or", left, right]')
+        return Or(self.sub(d, 1, b, n), self.sub(d, 2, b, n))
+
+    def not_(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 2, '["not", operand]')
+        return Not(self.sub(d, 1, b, n))
+
+    def merge(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 4, '["merge", shape, left, right]')
+        if d[1] not in MERGE_SHAPES:
+            _fail(f"unknown merge shape {_describe(d[1])}")
+        return Merge(self.sub(d, 2, b, n), self.sub(d, 3, b, n), d[1])
+
+    def field(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 4, '["field", name, depth, target]')
+        name = self.string(d[1], "a field name", _NAME_RE)
+        return GetField(self.sub(d, 3, b, n), name, self.integer(d[2], "a field's depth"))
+
+    def names(self, data: object, what: str) -> tuple[str, ...]:
+        if not isinstance(data, list):
+            _fail(f"{what} must be a list of names, got {_describe(data)}")
+        out = tuple(self.string(x, "a field name", _NAME_RE) for x in data)
+        if len(set(out)) != len(out):
+            _fail(f"{what} repeats a name")
+        return out
+
+    def project(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 4, '["project", [names], depth, target]')
+        names = self.names(d[1], "a projection's fields")
+        if not names:
+            _fail("a projection needs at least one field")
+        return ProjectFields(
+            self.sub(d, 3, b, n), names, self.integer(d[2], "a projection's depth")
+        )
+
+    def record(self, d: list[object], b: int, n: int) -> Expr:
+        if len(d) < 2:
+            _fail("'record' takes the form [\"record\", [names], value...]")
+        names = self.names(d[1], "a record's fields")
+        if len(d) != len(names) + 2:
+            _fail(f"a record with {len(names)} fields needs {len(names)} values")
+        return MakeRecord(names, tuple(self.sub(d, i, b, n) for i in range(2, len(d))))
+
+    def list_(self, d: list[object], b: int, n: int) -> Expr:
+        return MakeList(tuple(self.sub(d, i, b, n) for i in range(1, len(d))))
+
+    def interpolate(self, d: list[object], b: int, n: int) -> Expr:
+        if len(d) < 3 or not isinstance(d[1], list) or not isinstance(d[2], list):
+            _fail("'interpolate' takes the form [\"interpolate\", [strings], [types], expr...]")
+        strings = tuple(self.string(s, "an interpolation's text") for s in d[1])
+        types = tuple(self.type(t) for t in d[2])
+        exprs = tuple(self.sub(d, i, b, n) for i in range(3, len(d)))
+        if len(strings) != len(exprs) + 1 or len(types) != len(exprs):
+            _fail("an interpolation needs one more text than expressions and a type for each")
+        return Interpolate(strings, exprs, types)
+
+    def if_(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 4, '["if", cond, then, otherwise]')
+        return IfExpr(self.sub(d, 1, b, n), self.sub(d, 2, b, n), self.sub(d, 3, b, n))
+
+    def branch(self, d: list[object], b: int, n: int) -> Expr:
+        if len(d) % 2 != 0:
+            _fail("'branch' takes the form [\"branch\", cond, value, ..., otherwise]")
+        arms = tuple(
+            (self.sub(d, i, b, n), self.sub(d, i + 1, b, n)) for i in range(1, len(d) - 1, 2)
+        )
+        return BranchExpr(arms, self.sub(d, len(d) - 1, b, n))
+
+    def when(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 3, '["when", value, cond]')
+        return WhenExpr(self.sub(d, 1, b, n), self.sub(d, 2, b, n))
+
+    def coalesce(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 3, '["coalesce", left, right]')
+        return CoalesceExpr(self.sub(d, 1, b, n), self.sub(d, 2, b, n))
+
+    def pattern(self, data: object) -> Pattern:
+        if data == "_":
+            return AnyPattern()
+        if isinstance(data, dict) and len(data) == 1:
+            if "is" in data:
+                return IsPattern(self.type(data["is"], "a pattern's type"))
+            if "fields" in data:
+                names = self.names(data["fields"], "a pattern's fields")
+                if names:
+                    return FieldsPattern(names)
+        _fail(f"not a pattern: {_describe(data)}")
+
+    def match(self, d: list[object], b: int, n: int) -> Expr:
+        if len(d) < 5 or not isinstance(d[2], list):
+            _fail("'match' takes the form [\"match\", level, [patterns], subject, body...]")
+        level = self.integer(d[1], "a match's level", 1)
+        if level != b + 1:
+            _fail(f"a match at binder depth {b} must have level {b + 1}, not {level}")
+        patterns = [self.pattern(p) for p in d[2]]
+        if len(d) != len(patterns) + 4:
+            _fail(f"a match with {len(patterns)} patterns needs {len(patterns)} bodies")
+        subject = self.sub(d, 3, b, n)
+        cases = tuple(MatchCase(p, self.sub(d, i + 4, b + 1, n)) for i, p in enumerate(patterns))
+        return MatchExpr(subject, level, cases)
+
+    def higher(self, d: list[object], b: int, n: int) -> Expr:
+        self.arity(d, 5, '["higher", kind, level, items, body]')
+        if d[1] not in HIGHER_KINDS:
+            _fail(f"unknown higher-order function {_describe(d[1])}")
+        level = self.integer(d[2], "a lambda's level", 1)
+        if level != b + 1:
+            _fail(f"a lambda at binder depth {b} must have level {b + 1}, not {level}")
+        return HigherOrder(d[1], self.sub(d, 3, b, n), level, self.sub(d, 4, b + 1, n))
+
+    def options(self, data: object, fallback: Expr | None) -> Options:
+        if not isinstance(data, dict):
+            _fail(f"a call's options must be an object, got {_describe(data)}")
+        values: dict[str, object] = {}
+        for name, v in data.items():
+            match name:
+                case "retry":
+                    values[name] = self.integer(v, "retry")
+                case "timeout" | "cache":
+                    values[name] = self.integer(v, name, 1)
+                case "delay":
+                    values[name] = self.integer(v, name)
+                case "concurrency":
+                    values[name] = self.integer(v, name, 1)
+                case "priority":
+                    values[name] = self.integer(v, name, 0, 100)
+                case "backoff" | "on_error":
+                    words = BACKOFFS if name == "backoff" else ON_ERRORS
+                    if v not in words:
+                        _fail(f"{name} must be one of {', '.join(words)}, got {_describe(v)}")
+                    values[name] = v
+                case "cache_backend":
+                    if not isinstance(v, str) or not v:
+                        _fail(f"cache_backend must be a non-empty string, got {_describe(v)}")
+                    values[name] = v
+                case "throttle":
+                    if not isinstance(v, list) or len(v) != 2:
+                        _fail(f"throttle must be [count, milliseconds], got {_describe(v)}")
+                    values[name] = (
+                        self.integer(v[0], "throttle count", 1),
+                        self.integer(v[1], "throttle period", 1),
+                    )
+                case "lazy":
+                    values[name] = self.boolean(v, "lazy")
+                case _:
+                    _fail(f"unknown option {_describe(name)}")
+        options = Options.from_normalized(values, fallback)
+        if _options_json(options) != data:
+            _fail("options equal to their defaults must be left out")
+        return options
+
+    def call(self, d: list[object], b: int, n: int) -> Expr:
+        if len(d) < 3:
+            _fail("'call' takes the form [\"call\", {meta}, fallback, arg...]")
+        meta = self.obj(
+            d[1],
+            (
+                "function",
+                "kind",
+                "version",
+                "params",
+                "result",
+                "options",
+                "line",
+                "column",
+                "param_names",
+            ),
+            "a call",
+        )
+        function = self.string(meta["function"], "a call's function", _QUALIFIED_RE)
+        kind = meta["kind"]
+        if kind not in ("module", "library"):
+            _fail(f"a call's kind must be 'module' or 'library', got {_describe(kind)}")
+        version = self.string(meta["version"], "a call's version")
+        params_data = meta["params"]
+        if not isinstance(params_data, list):
+            _fail("a call's params must be a list of types")
+        params = tuple(self.type(t, "a parameter type") for t in params_data)
+        result = self.type(meta["result"], "a call's result type")
+        param_names_data = meta["param_names"]
+        if not isinstance(param_names_data, list):
+            _fail("a call's param_names must be a list")
+        param_names = tuple(self.string(p, "a parameter name", _NAME_RE) for p in param_names_data)
+        if param_names and len(param_names) != len(params):
+            _fail("a call needs one parameter name per parameter type")
+        fallback = None if d[2] is None else self.sub(d, 2, b, n)
+        args = tuple(self.sub(d, i, b, n) for i in range(3, len(d)))
+        if len(args) != len(params):
+            _fail(f"a call with {len(params)} parameter types has {len(args)} arguments")
+        return CallExpr(
+            function,
+            kind,
+            version,
+            args,
+            params,
+            result,
+            self.options(meta["options"], fallback),
+            self.integer(meta["line"], "a call's line"),
+            self.integer(meta["column"], "a call's column"),
+            param_names,
+        )
+
+    # -- the pipeline
+
+    def pipeline(self, data: object) -> Pipeline:
+        top = self.obj(
+            data,
+            (
+                "format",
+                "source",
+                "syntactic_hash",
+                "structural_hash",
+                "inputs",
+                "outputs",
+                "nodes",
+                "unused",
+            ),
+            "a pipeline",
+        )
+        if top["format"] != FORMAT:
+            _fail(f"unsupported format {_describe(top['format'])} (expected {FORMAT!r})")
+        source = self.string(top["source"], "source")
+        syntactic = self.string(top["syntactic_hash"], "syntactic_hash", _HEX64)
+        structural = self.string(top["structural_hash"], "structural_hash", _HEX64)
+        if syntactic_hash(source) != syntactic:
+            _fail("the syntactic hash does not match the source text")
+        inputs = self.each(top, "inputs", self.input_spec)
+        nodes: list[Node] = []
+        known: set[str] = set()
+        for i, item in enumerate(self.listing(top, "nodes")):
+            try:
+                node = self.node(item, known)
+            except _Bad as err:
+                raise self.at(f".nodes[{i}]", err) from None
+            nodes.append(node)
+            known.add(node.id)
+        kinds = {n.id: n.kind for n in nodes}
+        node_ids = set(kinds)
+        for spec in inputs:
+            if kinds.get(spec.name) != "input":
+                _fail(f"input {spec.name!r} has no input node")
+        inputs_by_name = {spec.name for spec in inputs}
+        if len(inputs_by_name) != len(inputs):
+            _fail("an input is declared twice")
+        for node in nodes:
+            if node.kind == "input" and node.id not in inputs_by_name:
+                _fail(f"input node {node.id!r} has no input declaration")
+        declared = set(node_ids)
+        unused: list[UnusedAssignment] = []
+        unused_items = self.listing(top, "unused")
+        names = [
+            self.obj(u, ("name", "type", "expr"), "an unused assignment")["name"]
+            for u in unused_items
+        ]
+        for name in names:
+            declared.add(self.string(name, "an unused assignment's name", _NAME_RE))
+        for i, item in enumerate(unused_items):
+            try:
+                unused.append(self.unused(item, declared, node_ids))
+            except _Bad as err:
+                raise self.at(f".unused[{i}]", err) from None
+        outputs: list[tuple[str, str]] = []
+        for i, pair in enumerate(self.listing(top, "outputs")):
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or not all(isinstance(x, str) for x in pair)
+            ):
+                raise self.at(f".outputs[{i}]", _Bad("an output must be [name, node id]"))
+            name, nid = cast(list[str], pair)
+            if nid not in node_ids:
+                raise self.at(f".outputs[{i}]", _Bad(f"output {name!r} names no node"))
+            outputs.append((name, nid))
+        if len({name for name, _ in outputs}) != len(outputs):
+            _fail("an output is declared twice")
+        pipeline = Pipeline(
+            tuple(nodes), inputs, tuple(outputs), structural, syntactic, source, tuple(unused)
+        )
+        recomputed = _hash_canonical(
+            _canonical(pipeline.nodes, pipeline.inputs, pipeline.outputs, pipeline.unused)
+        )
+        if recomputed != structural:
+            _fail("the structural hash does not match the compiled pipeline")
+        return pipeline
+
+    def listing(self, top: dict[str, object], key: str) -> list[object]:
+        value = top[key]
+        if not isinstance(value, list):
+            raise self.at(f".{key}", _Bad(f"expected a list, got {_describe(value)}"))
+        return value
+
+    def each(
+        self, top: dict[str, object], key: str, decode: Callable[[object], InputSpec]
+    ) -> tuple[InputSpec, ...]:
+        out: list[InputSpec] = []
+        for i, item in enumerate(self.listing(top, key)):
+            try:
+                out.append(decode(item))
+            except _Bad as err:
+                raise self.at(f".{key}[{i}]", err) from None
+        return tuple(out)
+
+    def input_spec(self, data: object) -> InputSpec:
+        from constellation.values import conforms
+
+        d = self.obj(
+            data, ("name", "type", "has_default", "default", "doc", "examples"), "an input"
+        )
+        name = self.string(d["name"], "an input's name", _NAME_RE)
+        t = self.type(d["type"])
+        has_default = self.boolean(d["has_default"], "has_default")
+        default = self.value(d["default"], "the default")
+        if has_default and not conforms(default, t):
+            _fail(f"the default {_describe(default)} is not a value of {ty.show(t)}")
+        if not has_default and default is not None:
+            _fail("a default is given but has_default is false")
+        doc = d["doc"]
+        if doc is not None and not isinstance(doc, str):
+            _fail(f"doc must be a string or null, got {_describe(doc)}")
+        examples_data = d["examples"]
+        if not isinstance(examples_data, list):
+            _fail("examples must be a list")
+        examples = tuple(self.value(x, "an example") for x in examples_data)
+        for x in examples:
+            if not conforms(x, t):
+                _fail(f"the example {_describe(x)} is not a value of {ty.show(t)}")
+        return InputSpec(name, t, has_default, default, doc, examples)
+
+    def node(self, data: object, known: set[str]) -> Node:
+        d = self.obj(
+            data,
+            ("id", "kind", "name", "type", "expr", "deps", "lazy_deps", "line", "column", "label"),
+            "a node",
+        )
+        nid = self.string(d["id"], "a node id", _NODE_ID_RE)
+        if nid in known:
+            _fail(f"node id {nid!r} is used twice")
+        kind = d["kind"]
+        if kind not in ("input", "value", "call"):
+            _fail(f"a node's kind must be input, value or call, got {_describe(kind)}")
+        name = d["name"]
+        if name is not None:
+            name = self.string(name, "a node's name", _NAME_RE)
+            if name != nid:
+                _fail("a named node's id must be its name")
+        elif kind != "call" or "~" not in nid:
+            _fail("only hoisted calls (ids like 'total~1') have no name")
+        t = self.type(d["type"], "a node's type")
+        expr: Expr | None = None
+        if kind == "input":
+            if d["expr"] is not None:
+                _fail("an input node has no expression")
+        else:
+            try:
+                expr = self.expr(d["expr"], 0, 0)
+            except _Bad as err:
+                raise self.at(".expr", err) from None
+            if kind == "call" and not (isinstance(expr, CallExpr) and expr.kind == "module"):
+                _fail("a call node's expression must be a module call")
+        deps = self.id_list(d["deps"], "deps")
+        lazy = self.id_list(d["lazy_deps"], "lazy_deps")
+        for dep in (*deps, *lazy):
+            if dep not in known:
+                _fail(f"dependency {dep!r} is not an earlier node")
+        if expr is not None:
+            strict, conditional = dependencies(expr)
+            if set(strict) != set(deps) or set(conditional) != set(lazy):
+                _fail("deps and lazy_deps do not match the node's expression")
+        elif deps or lazy:
+            _fail("an input node has no dependencies")
+        return Node(
+            nid,
+            kind,
+            name,
+            expr,
+            t,
+            deps,
+            lazy,
+            self.integer(d["line"], "line"),
+            self.integer(d["column"], "column"),
+            self.string(d["label"], "label"),
+        )
+
+    def id_list(self, data: object, what: str) -> tuple[str, ...]:
+        if not isinstance(data, list):
+            _fail(f"{what} must be a list of node ids")
+        out = tuple(self.string(x, f"an id in {what}", _NODE_ID_RE) for x in data)
+        if len(set(out)) != len(out):
+            _fail(f"{what} repeats a node")
+        return out
+
+    def unused(self, data: object, declared: set[str], node_ids: set[str]) -> UnusedAssignment:
+        d = self.obj(data, ("name", "type", "expr"), "an unused assignment")
+        name = cast(str, d["name"])
+        if name in node_ids:
+            _fail(f"{name!r} is both a node and an unused assignment")
+        t = self.type(d["type"])
+        try:
+            expr = self.expr(d["expr"], 0, 0)
+        except _Bad as err:
+            raise self.at(".expr", err) from None
+        strict, lazy = dependencies(expr)
+        for ref in (*strict, *lazy):
+            if ref not in declared or "~" in ref:
+                _fail(f"refers to {ref!r}, which is no declaration")
+        return UnusedAssignment(name, t, expr)
+
+
+# --------------------------------------------------------------------------- recursion
+
+
+_ROOM_FRAMES: Final = MAX_EXPR_DEPTH * 4 + 2000
+_room_lock = threading.Lock()
+_room_users = 0
+_room_saved = 0
+
+
+@contextmanager
+def recursion_room(frames: int = _ROOM_FRAMES) -> Iterator[None]:
+    """Raise the interpreter's recursion limit to at least ``frames`` while the block runs.
+
+    Expression trees are walked recursively (their depth is bounded: the parser's nesting
+    limit, :data:`MAX_EXPR_DEPTH` on load). Users are counted, so concurrent threads do not
+    restore the limit under each other's feet.
+    """
+    global _room_users, _room_saved
+    with _room_lock:
+        if _room_users == 0:
+            _room_saved = sys.getrecursionlimit()
+        _room_users += 1
+        if sys.getrecursionlimit() < frames:
+            sys.setrecursionlimit(frames)
+    try:
+        yield
+    finally:
+        with _room_lock:
+            _room_users -= 1
+            if _room_users == 0:
+                sys.setrecursionlimit(_room_saved)
+
+
+__all__ = [
+    "FORMAT",
+    "MAX_EXPR_DEPTH",
+    "And",
+    "AnyPattern",
+    "Arith",
+    "BranchExpr",
+    "CallExpr",
+    "CoalesceExpr",
+    "Compare",
+    "Const",
+    "Convert",
+    "Expr",
+    "FieldsPattern",
+    "GetField",
+    "HigherOrder",
+    "IfExpr",
+    "InputSpec",
+    "Interpolate",
+    "IsPattern",
+    "Local",
+    "MakeList",
+    "MakeRecord",
+    "MatchCase",
+    "MatchExpr",
+    "Merge",
+    "Neg",
+    "Node",
+    "Not",
+    "Options",
+    "Or",
+    "Pattern",
+    "Pipeline",
+    "ProjectFields",
+    "Ref",
+    "UnusedAssignment",
+    "WhenExpr",
+    "canonical_form",
+    "canonical_json",
+    "children",
+    "converter",
+    "dependencies",
+    "needs_conversion",
+    "recursion_room",
+    "syntactic_hash",
+]
