@@ -55,7 +55,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final, Literal, NoReturn, TypeAlias, assert_never, cast
+from typing import Any, Final, Literal, NoReturn, TypeAlias, assert_never, cast
 
 from constellation import types as ty
 from constellation.types import Type
@@ -355,6 +355,8 @@ class Options:
     @staticmethod
     def from_normalized(values: Mapping[str, object], fallback: Expr | None = None) -> Options:
         """Options from normalized values by name (the checker's and the registry's form)."""
+        if not values and fallback is None:
+            return DEFAULT_OPTIONS
         unknown = [n for n in values if n != "fallback" and n not in _OPTION_FIELDS]
         if unknown:
             raise ValueError(f"unknown option {unknown[0]!r}")
@@ -497,7 +499,9 @@ class Node:
     @property
     def call(self) -> CallExpr | None:
         """The call of a ``call`` node (None for other nodes)."""
-        return self.expr if isinstance(self.expr, CallExpr) else None
+        if self.kind == "call" and isinstance(self.expr, CallExpr):
+            return self.expr
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,7 +528,7 @@ class UnusedAssignment:
     expr: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Pipeline:
     """A compiled pipeline: the DAG, the interface, the identity and the source text.
 
@@ -581,6 +585,24 @@ class Pipeline:
         """A pipeline with its structural and syntactic hashes computed."""
         structural = _hash_canonical(_canonical(nodes, inputs, outputs, unused))
         return Pipeline(nodes, inputs, outputs, structural, syntactic_hash(source), source, unused)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pipeline):
+            return NotImplemented
+        # Deep expressions compare recursively (dataclass __eq__ through tuples).
+        with recursion_room():
+            return (
+                self.structural_hash == other.structural_hash
+                and self.syntactic_hash == other.syntactic_hash
+                and self.source == other.source
+                and self.outputs == other.outputs
+                and self.inputs == other.inputs
+                and self.nodes == other.nodes
+                and self.unused == other.unused
+            )
+
+    def __hash__(self) -> int:
+        return hash((self.structural_hash, self.syntactic_hash))
 
     # -- lookups
 
@@ -767,52 +789,55 @@ def _refs(expr: Expr) -> list[str]:
 # --------------------------------------------------------------------------- dependencies
 
 
-def children(expr: Expr) -> Iterator[tuple[Expr, bool]]:
+def children(expr: Expr) -> tuple[tuple[Expr, bool], ...]:
     """The direct sub-expressions of ``expr``, each with whether it is in a strict position
-    (always evaluated when ``expr`` is) rather than a conditional one."""
-    match expr:
-        case Const() | Ref() | Local():
-            return
-        case Convert(expr=x) | Neg(operand=x) | Not(operand=x):
-            yield x, True
-        case GetField(target=x) | ProjectFields(target=x):
-            yield x, True
-        case Arith(left=a, right=b) | Compare(left=a, right=b) | Merge(left=a, right=b):
-            yield a, True
-            yield b, True
-        case And(left=a, right=b) | Or(left=a, right=b) | CoalesceExpr(left=a, right=b):
-            yield a, True
-            yield b, False
-        case MakeRecord(values=xs) | MakeList(items=xs) | Interpolate(exprs=xs):
-            for x in xs:
-                yield x, True
-        case IfExpr(cond=c, then=a, otherwise=b):
-            yield c, True
-            yield a, False
-            yield b, False
-        case BranchExpr(arms=arms, otherwise=other):
-            for i, (c, v) in enumerate(arms):
-                yield c, i == 0
-                yield v, False
-            # With no arms, ``otherwise`` is always selected.
-            yield other, not arms
-        case WhenExpr(value=v, cond=c):
-            yield c, True
-            yield v, False
-        case MatchExpr(subject=s, cases=cases):
-            yield s, True
-            for case in cases:
-                yield case.body, False
-        case HigherOrder(items=xs, body=body):
-            yield xs, True
-            yield body, False
-        case CallExpr(args=args, options=options):
-            for x in args:
-                yield x, True
-            if options.fallback is not None:
-                yield options.fallback, False
-        case _:
-            assert_never(expr)
+    (always evaluated when ``expr`` is) rather than a conditional one (language.md §5.2)."""
+    return _CHILDREN[expr.__class__](expr)
+
+
+def _branch_children(e: BranchExpr) -> tuple[tuple[Expr, bool], ...]:
+    out: list[tuple[Expr, bool]] = []
+    for i, (c, v) in enumerate(e.arms):
+        out.append((c, i == 0))
+        out.append((v, False))
+    # With no arms, ``otherwise`` is always selected.
+    out.append((e.otherwise, not e.arms))
+    return tuple(out)
+
+
+def _call_children(e: CallExpr) -> tuple[tuple[Expr, bool], ...]:
+    out = [(x, True) for x in e.args]
+    if e.options.fallback is not None:
+        out.append((e.options.fallback, False))
+    return tuple(out)
+
+
+_NONE: Final[tuple[tuple[Expr, bool], ...]] = ()
+_CHILDREN: Final[dict[type, Callable[[Any], tuple[tuple[Expr, bool], ...]]]] = {
+    Const: lambda e: _NONE,
+    Ref: lambda e: _NONE,
+    Local: lambda e: _NONE,
+    Convert: lambda e: ((e.expr, True),),
+    Neg: lambda e: ((e.operand, True),),
+    Not: lambda e: ((e.operand, True),),
+    GetField: lambda e: ((e.target, True),),
+    ProjectFields: lambda e: ((e.target, True),),
+    Arith: lambda e: ((e.left, True), (e.right, True)),
+    Compare: lambda e: ((e.left, True), (e.right, True)),
+    Merge: lambda e: ((e.left, True), (e.right, True)),
+    And: lambda e: ((e.left, True), (e.right, False)),
+    Or: lambda e: ((e.left, True), (e.right, False)),
+    CoalesceExpr: lambda e: ((e.left, True), (e.right, False)),
+    MakeRecord: lambda e: tuple((x, True) for x in e.values),
+    MakeList: lambda e: tuple((x, True) for x in e.items),
+    Interpolate: lambda e: tuple((x, True) for x in e.exprs),
+    IfExpr: lambda e: ((e.cond, True), (e.then, False), (e.otherwise, False)),
+    BranchExpr: _branch_children,
+    WhenExpr: lambda e: ((e.cond, True), (e.value, False)),
+    MatchExpr: lambda e: ((e.subject, True), *((c.body, False) for c in e.cases)),
+    HigherOrder: lambda e: ((e.items, True), (e.body, False)),
+    CallExpr: _call_children,
+}
 
 
 def dependencies(expr: Expr) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -829,8 +854,10 @@ def dependencies(expr: Expr) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if isinstance(e, Ref):
             (strict if is_strict else lazy)[e.node] = None
             continue
-        kids = [(x, is_strict and s) for x, s in children(e)]
-        stack.extend(reversed(kids))
+        kids = _CHILDREN[e.__class__](e)
+        for i in range(len(kids) - 1, -1, -1):
+            x, s = kids[i]
+            stack.append((x, is_strict and s))
     return tuple(strict), tuple(n for n in lazy if n not in strict)
 
 
@@ -981,7 +1008,8 @@ def canonical_form(pipeline: Pipeline) -> dict[str, object]:
 
 def canonical_json(form: Mapping[str, object]) -> str:
     """The canonical serialization: sorted keys, no spaces, non-ASCII kept."""
-    return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    with recursion_room():  # the C encoder counts nesting against the recursion limit
+        return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def syntactic_hash(source: str) -> str:
@@ -1068,82 +1096,128 @@ class _Encoder:
     def __init__(self, *, canonical: bool, nodes: Mapping[str, Node]) -> None:
         self.canonical = canonical
         self.nodes = nodes
-        self.type: Callable[[Type], object] = ty.show if canonical else ty.to_json
+        self.shown: dict[int, tuple[Type, object]] = {}
+
+    def type(self, t: Type) -> object:
+        # Types are shared between many expressions: render each object once.
+        hit = self.shown.get(id(t))
+        if hit is None:
+            hit = (t, ty.show(t) if self.canonical else ty.to_json(t))
+            self.shown[id(t)] = hit
+        return hit[1]
 
     def expr(self, e: Expr, depth: int, offset: int) -> object:
         """``depth``: binders enclosing ``e`` in its node; ``offset``: added to levels."""
+        return _ENCODE[e.__class__](self, e, depth, offset)
+
+    def const(self, e: Const, depth: int, offset: int) -> object:
+        return ["const", e.value]
+
+    def ref(self, e: Ref, depth: int, offset: int) -> object:
+        if self.canonical:
+            target = self.nodes.get(e.node)
+            if target is not None and target.name is None and target.expr is not None:
+                return self.expr(target.expr, 0, offset + depth)
+        return ["ref", e.node]
+
+    def local(self, e: Local, depth: int, offset: int) -> object:
+        return ["local", f"${e.level + offset}" if self.canonical else e.level]
+
+    def convert(self, e: Convert, depth: int, offset: int) -> object:
+        return ["convert", self.type(e.source), self.type(e.to), self.expr(e.expr, depth, offset)]
+
+    def arith(self, e: Arith, depth: int, offset: int) -> object:
         enc = self.expr
-        match e:
-            case Const(value=v):
-                return ["const", v]
-            case Ref(node=nid):
-                if self.canonical:
-                    target = self.nodes.get(nid)
-                    if target is not None and target.name is None and target.expr is not None:
-                        return enc(target.expr, 0, offset + depth)
-                return ["ref", nid]
-            case Local(level=k):
-                return ["local", f"${k + offset}" if self.canonical else k]
-            case Convert(expr=x, source=s, to=t):
-                return ["convert", self.type(s), self.type(t), enc(x, depth, offset)]
-            case Arith(op=op, left=a, right=b, floating=f):
-                return ["arith", op, f, enc(a, depth, offset), enc(b, depth, offset)]
-            case Neg(operand=x, floating=f):
-                return ["neg", f, enc(x, depth, offset)]
-            case Compare(op=op, left=a, right=b):
-                return ["compare", op, enc(a, depth, offset), enc(b, depth, offset)]
-            case And(left=a, right=b):
-                return ["and", enc(a, depth, offset), enc(b, depth, offset)]
-            case Or(left=a, right=b):
-                return ["or", enc(a, depth, offset), enc(b, depth, offset)]
-            case Not(operand=x):
-                return ["not", enc(x, depth, offset)]
-            case Merge(left=a, right=b, shape=shape):
-                return ["merge", shape, enc(a, depth, offset), enc(b, depth, offset)]
-            case GetField(target=x, name=name, depth=d):
-                return ["field", name, d, enc(x, depth, offset)]
-            case ProjectFields(target=x, names=names, depth=d):
-                return ["project", list(names), d, enc(x, depth, offset)]
-            case MakeRecord(names=names, values=values):
-                return ["record", list(names), *(enc(v, depth, offset) for v in values)]
-            case MakeList(items=items):
-                return ["list", *(enc(v, depth, offset) for v in items)]
-            case Interpolate(strings=strings, exprs=exprs, types=types):
-                return [
-                    "interpolate",
-                    list(strings),
-                    [self.type(t) for t in types],
-                    *(enc(v, depth, offset) for v in exprs),
-                ]
-            case IfExpr(cond=c, then=a, otherwise=b):
-                return ["if", enc(c, depth, offset), enc(a, depth, offset), enc(b, depth, offset)]
-            case BranchExpr(arms=arms, otherwise=other):
-                out: list[object] = ["branch"]
-                for c, v in arms:
-                    out.append(enc(c, depth, offset))
-                    out.append(enc(v, depth, offset))
-                out.append(enc(other, depth, offset))
-                return out
-            case WhenExpr(value=v, cond=c):
-                return ["when", enc(v, depth, offset), enc(c, depth, offset)]
-            case CoalesceExpr(left=a, right=b):
-                return ["coalesce", enc(a, depth, offset), enc(b, depth, offset)]
-            case MatchExpr(subject=s, level=k, cases=cases):
-                level: object = f"${k + offset}" if self.canonical else k
-                return [
-                    "match",
-                    level,
-                    [self.pattern(c.pattern) for c in cases],
-                    enc(s, depth, offset),
-                    *(enc(c.body, depth + 1, offset) for c in cases),
-                ]
-            case HigherOrder(kind=kind, items=xs, level=k, body=body):
-                level = f"${k + offset}" if self.canonical else k
-                return ["higher", kind, level, enc(xs, depth, offset), enc(body, depth + 1, offset)]
-            case CallExpr():
-                return self.call(e, depth, offset)
-            case _:
-                assert_never(e)
+        return ["arith", e.op, e.floating, enc(e.left, depth, offset), enc(e.right, depth, offset)]
+
+    def neg(self, e: Neg, depth: int, offset: int) -> object:
+        return ["neg", e.floating, self.expr(e.operand, depth, offset)]
+
+    def compare(self, e: Compare, depth: int, offset: int) -> object:
+        enc = self.expr
+        return ["compare", e.op, enc(e.left, depth, offset), enc(e.right, depth, offset)]
+
+    def and_(self, e: And, depth: int, offset: int) -> object:
+        return ["and", self.expr(e.left, depth, offset), self.expr(e.right, depth, offset)]
+
+    def or_(self, e: Or, depth: int, offset: int) -> object:
+        return ["or", self.expr(e.left, depth, offset), self.expr(e.right, depth, offset)]
+
+    def not_(self, e: Not, depth: int, offset: int) -> object:
+        return ["not", self.expr(e.operand, depth, offset)]
+
+    def merge(self, e: Merge, depth: int, offset: int) -> object:
+        enc = self.expr
+        return ["merge", e.shape, enc(e.left, depth, offset), enc(e.right, depth, offset)]
+
+    def get_field(self, e: GetField, depth: int, offset: int) -> object:
+        return ["field", e.name, e.depth, self.expr(e.target, depth, offset)]
+
+    def project(self, e: ProjectFields, depth: int, offset: int) -> object:
+        return ["project", list(e.names), e.depth, self.expr(e.target, depth, offset)]
+
+    def record(self, e: MakeRecord, depth: int, offset: int) -> object:
+        enc = self.expr
+        return ["record", list(e.names), *[enc(v, depth, offset) for v in e.values]]
+
+    def list_(self, e: MakeList, depth: int, offset: int) -> object:
+        enc = self.expr
+        return ["list", *[enc(v, depth, offset) for v in e.items]]
+
+    def interpolate(self, e: Interpolate, depth: int, offset: int) -> object:
+        enc = self.expr
+        return [
+            "interpolate",
+            list(e.strings),
+            [self.type(t) for t in e.types],
+            *[enc(v, depth, offset) for v in e.exprs],
+        ]
+
+    def if_(self, e: IfExpr, depth: int, offset: int) -> object:
+        enc = self.expr
+        return [
+            "if",
+            enc(e.cond, depth, offset),
+            enc(e.then, depth, offset),
+            enc(e.otherwise, depth, offset),
+        ]
+
+    def branch(self, e: BranchExpr, depth: int, offset: int) -> object:
+        enc = self.expr
+        out: list[object] = ["branch"]
+        for c, v in e.arms:
+            out.append(enc(c, depth, offset))
+            out.append(enc(v, depth, offset))
+        out.append(enc(e.otherwise, depth, offset))
+        return out
+
+    def when(self, e: WhenExpr, depth: int, offset: int) -> object:
+        return ["when", self.expr(e.value, depth, offset), self.expr(e.cond, depth, offset)]
+
+    def coalesce(self, e: CoalesceExpr, depth: int, offset: int) -> object:
+        return ["coalesce", self.expr(e.left, depth, offset), self.expr(e.right, depth, offset)]
+
+    def level(self, k: int, offset: int) -> object:
+        return f"${k + offset}" if self.canonical else k
+
+    def match(self, e: MatchExpr, depth: int, offset: int) -> object:
+        enc = self.expr
+        return [
+            "match",
+            self.level(e.level, offset),
+            [self.pattern(c.pattern) for c in e.cases],
+            enc(e.subject, depth, offset),
+            *[enc(c.body, depth + 1, offset) for c in e.cases],
+        ]
+
+    def higher(self, e: HigherOrder, depth: int, offset: int) -> object:
+        return [
+            "higher",
+            e.kind,
+            self.level(e.level, offset),
+            self.expr(e.items, depth, offset),
+            self.expr(e.body, depth + 1, offset),
+        ]
 
     def pattern(self, p: Pattern) -> object:
         match p:
@@ -1163,19 +1237,47 @@ class _Encoder:
             "version": e.version,
             "params": [self.type(t) for t in e.params],
             "result": self.type(e.result),
-            "options": _options_json(e.options),
+            "options": {} if e.options is DEFAULT_OPTIONS else _options_json(e.options),
         }
         if not self.canonical:
             meta["line"] = e.line
             meta["column"] = e.column
             meta["param_names"] = list(e.param_names)
         fallback = e.options.fallback
+        enc = self.expr
         return [
             "call",
             meta,
-            None if fallback is None else self.expr(fallback, depth, offset),
-            *(self.expr(a, depth, offset) for a in e.args),
+            None if fallback is None else enc(fallback, depth, offset),
+            *[enc(a, depth, offset) for a in e.args],
         ]
+
+
+_ENCODE: Final[dict[type, Callable[[_Encoder, Any, int, int], object]]] = {
+    Const: _Encoder.const,
+    Ref: _Encoder.ref,
+    Local: _Encoder.local,
+    Convert: _Encoder.convert,
+    Arith: _Encoder.arith,
+    Neg: _Encoder.neg,
+    Compare: _Encoder.compare,
+    And: _Encoder.and_,
+    Or: _Encoder.or_,
+    Not: _Encoder.not_,
+    Merge: _Encoder.merge,
+    GetField: _Encoder.get_field,
+    ProjectFields: _Encoder.project,
+    MakeRecord: _Encoder.record,
+    MakeList: _Encoder.list_,
+    Interpolate: _Encoder.interpolate,
+    IfExpr: _Encoder.if_,
+    BranchExpr: _Encoder.branch,
+    WhenExpr: _Encoder.when,
+    CoalesceExpr: _Encoder.coalesce,
+    MatchExpr: _Encoder.match,
+    HigherOrder: _Encoder.higher,
+    CallExpr: _Encoder.call,
+}
 
 
 # --------------------------------------------------------------------------- decoding

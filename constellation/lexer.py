@@ -186,9 +186,7 @@ class _Scanner:
 
     def span(self, start: int, end: int) -> Span:
         """The span of text[start:end], which lies on the current line."""
-        return Span(
-            self.line, start - self.line_start + 1, self.line, end - self.line_start + 1
-        )
+        return Span(self.line, start - self.line_start + 1, self.line, end - self.line_start + 1)
 
     def error(self, start: int, end: int, message: str, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic.at("E020", self.span(start, end), message, hint))
@@ -203,6 +201,10 @@ class _Scanner:
 
     def run(self) -> None:
         text_length = len(self.text)
+        if self.text.startswith("\ufeff"):
+            # A leading byte order mark is not part of the program (§1.1); columns of the
+            # first line count from after it.
+            self.pos = self.line_start = 1
         while self.pos < text_length:
             top = self.stack[-1] if self.stack else None
             if isinstance(top, _StringFrame):
@@ -294,12 +296,22 @@ class _Scanner:
         end = start + 1
         if ch == "&" and self.text.startswith("&", end):
             end += 1
+        elif ch == "'":
+            # A string in single quotes: one mistake, so one diagnostic for both quotes.
+            line_end = self.text.find("\n", end)
+            closing = self.text.find("'", end, line_end if line_end >= 0 else len(self.text))
+            if closing >= 0:
+                end = closing + 1
         lexeme = self.text[start:end]
         hint = _CHARACTER_HINTS.get(ch)
         if hint is None and ch.isalpha():
             hint = "names are written with ASCII letters, digits, '_' and '-'"
-        shown = f"'{lexeme}'" if len(lexeme) > 1 else _show(ch)
-        self.error(start, end, f"unexpected character {shown}", hint)
+        if ch == "'":
+            message = 'unexpected character "\'"'
+        else:
+            shown = _show(ch) if end == start + 1 else f"'{lexeme}'"
+            message = f"unexpected character {shown}"
+        self.error(start, end, message, hint)
         self.emit(sink, INVALID, lexeme, start, end)
         self.pos = end
 
@@ -454,7 +466,7 @@ class _Scanner:
             frame.parts.append("".join(frame.text))
         token = Token(
             "STRING",
-            self.text[frame.quote : end],
+            _excerpt(self.text, frame.quote, end),
             frame.quote,
             frame.line,
             frame.column,
@@ -483,7 +495,7 @@ class _Scanner:
         # One STRING token for the whole broken literal keeps the parser going.
         token = Token(
             "STRING",
-            self.text[outermost.quote : self.pos],
+            _excerpt(self.text, outermost.quote, self.pos),
             outermost.quote,
             outermost.line,
             outermost.column,
@@ -496,8 +508,18 @@ class _Scanner:
         self.stack.clear()
 
 
-_ESCAPE_HINT = "the escapes are \\\" \\\\ \\n \\t \\r \\$ \\uXXXX and \\u{X…}"
+_ESCAPE_HINT = 'the escapes are \\" \\\\ \\n \\t \\r \\$ \\uXXXX and \\u{X…}'
 _UNICODE_HINT = "write \\uXXXX with exactly 4 hex digits, or \\u{X…} with 1 to 6"
+
+
+def _excerpt(text: str, start: int, end: int) -> str:
+    """The value of a STRING token: its text, shortened (it only ever shows in messages).
+
+    Copying whole literals would make nested ones cost quadratic memory.
+    """
+    if end - start <= 40:
+        return text[start:end]
+    return text[start : start + 20] + '…"'
 
 
 def _placeholder(kind: str) -> str:
