@@ -651,7 +651,11 @@ class _Checker:
             case Project():
                 return self.infer_project(e, env, level)
             case Call():
-                return self.infer_call(e, env, level, None)
+                t = self.infer_call(e, env, level)
+                resolved = self.calls.get(id(e))
+                if resolved is not None and self.default_option(resolved, "on_error") == "wrap":
+                    return _wrapped(t)
+                return t
             case WithCall():
                 return self.infer_with(e, env, level)
             case Binary(op="and" | "or"):
@@ -1052,7 +1056,7 @@ class _Checker:
         self.error("E002", span, f"undefined function '{name}'", hint)
         return None
 
-    def infer_call(self, call: Call, env: Env, level: int, with_span: Span | None) -> Type:
+    def infer_call(self, call: Call, env: Env, level: int) -> Type:
         fn = self.resolve_callee(call, env)
         if fn is not None and fn.rule == "higher-order":
             return self.infer_higher_order(call, fn, env, level)
@@ -1181,7 +1185,7 @@ class _Checker:
         else:
             if not ty.is_subtype(body, ty.BOOLEAN):
                 self.mismatch(f.body.span, f"body of the lambda passed to {label}", ty.BOOLEAN, body)
-            result = ty.ListT(param_t) if label == "filter" else ty.BOOLEAN
+            result = ty.ListT(elem if elem != ERROR else param_t) if label == "filter" else ty.BOOLEAN
         self.calls[id(call)] = ResolvedCall(
             fn.qualified_name,
             "library",
@@ -1192,8 +1196,16 @@ class _Checker:
         )
         return result
 
+    def default_option(self, resolved: ResolvedCall, name: str) -> object:
+        """A module's registration default for an option (None for library functions)."""
+        if resolved.kind != "module":
+            return None
+        fn = self.functions.modules.get(resolved.qualified_name)
+        return None if fn is None else fn.defaults.get(name)
+
     def infer_with(self, e: WithCall, env: Env, level: int) -> Type:
-        call_t = self.infer(e.call, env, level)
+        call_t = self.infer_call(e.call, env, level)
+        self.types[id(e.call)] = call_t
         resolved = self.calls.get(id(e.call))
         if resolved is not None and resolved.higher_order:
             first = e.options[0]
@@ -1201,7 +1213,11 @@ class _Checker:
                 "E016", first.name_span, f"options are not allowed on {e.call.callee[-1]}"
             )
             return call_t
-        values, fallback = validate_options(e.options, self.diagnostics.append, self.known_backends)
+        fn = None if resolved is None else self.functions.modules.get(resolved.qualified_name)
+        defaults = fn.defaults if fn is not None else {}
+        values, fallback = validate_options(
+            e.options, self.diagnostics.append, self.known_backends, defaults
+        )
         normalized: dict[str, OptionValue] = dict(values)
         if fallback is not None and fallback.value is not None:
             ft = self.infer(fallback.value, env, level)
@@ -1214,11 +1230,9 @@ class _Checker:
                 )
             normalized["fallback"] = fallback.value
         self.options[id(e)] = dict(sorted(normalized.items()))
-        if values.get("on_error") == "wrap" and call_t != ERROR:
-            wrapped = ty.record(
-                [("ok", ty.BOOLEAN), ("value", ty.optional(call_t)), ("error", ty.optional(ty.STRING))]
-            )
-            return wrapped
+        on_error = values.get("on_error", defaults.get("on_error"))
+        if on_error == "wrap" and call_t != ERROR:
+            return _wrapped(call_t)
         return call_t
 
 
@@ -1237,6 +1251,15 @@ class _Bad:
 
 
 _BAD = _Bad()
+
+
+def _wrapped(t: Type) -> Type:
+    """The type of a call with ``on_error: wrap`` (§8.3, step 6)."""
+    if t == ERROR:
+        return ERROR
+    return ty.record(
+        [("ok", ty.BOOLEAN), ("value", ty.optional(t)), ("error", ty.optional(ty.STRING))]
+    )
 
 
 def _has_vars(t: Type) -> bool:

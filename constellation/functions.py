@@ -6,8 +6,8 @@ checker turns the answers into diagnostics.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from constellation.modules import Module, Registry
@@ -31,6 +31,8 @@ class Function:
     kind: Literal["module", "library"]
     version: str
     rule: Rule = "plain"
+    #: option defaults given at registration (normalized like `with` options)
+    defaults: Mapping[str, object] = field(default_factory=dict)
 
     @staticmethod
     def of_module(module: Module) -> Function:
@@ -44,6 +46,7 @@ class Function:
             sig.result,
             "module",
             module.version,
+            defaults=module.options,
         )
 
     @staticmethod

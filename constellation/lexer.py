@@ -49,8 +49,11 @@ _NUMBER = re.compile(
 # Ordinary string characters: everything but the quote, the backslash, `$`, line
 # terminators and control characters (tab is allowed).
 _STRING_RUN = re.compile(r'[^"\\$\x00-\x08\x0a-\x1f\x7f-\x9f]+')
+# Control characters (Unicode category Cc) but tab and line feed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _BRACED_HEX = re.compile(r"\{([0-9a-fA-F]{1,6})\}")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "$": "$"}
 
 # Hints for characters people type from other languages.
@@ -272,9 +275,8 @@ class _Scanner:
             self.pos = end
 
     def check_comment(self, start: int, end: int) -> None:
-        for offset, ch in enumerate(self.text[start:end]):
-            if ch != "\t" and _is_control(ch):
-                self.control_character(start + offset)
+        for control in _CONTROL.finditer(self.text, start, end):
+            self.control_character(control.start())
 
     def control_character(self, at: int) -> None:
         ch = self.text[at]
@@ -296,8 +298,9 @@ class _Scanner:
         end = start + 1
         if ch == "&" and self.text.startswith("&", end):
             end += 1
-        elif ch == "'":
+        elif ch == "'" and sink is self.tokens:
             # A string in single quotes: one mistake, so one diagnostic for both quotes.
+            # (Not inside an interpolation, whose end the closing quote could lie beyond.)
             line_end = self.text.find("\n", end)
             closing = self.text.find("'", end, line_end if line_end >= 0 else len(self.text))
             if closing >= 0:
@@ -388,7 +391,7 @@ class _Scanner:
 
     def escape(self, frame: _StringFrame) -> None:
         text, start = self.text, self.pos
-        if start + 1 >= len(text) or text[start + 1] in "\r\n":
+        if start + 1 >= len(text) or text.startswith(("\n", "\r\n"), start + 1):
             # The backslash is the last character of the line: the quote is missing.
             self.pos = start + 1
             self.unterminated()
@@ -400,7 +403,8 @@ class _Scanner:
             self.pos = start + 2
             return
         if letter != "u":
-            self.error(start, start + 2, f"unknown escape '\\{letter}'", _ESCAPE_HINT)
+            shown = f"'\\{letter}'" if letter.isprintable() else f"of U+{ord(letter):04X}"
+            self.error(start, start + 2, f"unknown escape {shown}", _ESCAPE_HINT)
             self.pos = start + 2
             return
         braced = _BRACED_HEX.match(text, start + 2)
@@ -408,7 +412,12 @@ class _Scanner:
         found = braced or plain
         if found is None:
             end = start + 2
-            while end < len(text) and end < start + 8 and text[end] in "{0123456789abcdefABCDEF":
+            braces = text.startswith("{", end)
+            if braces:
+                end += 1
+            while end < len(text) and end < start + 10 and text[end] in _HEX_DIGITS:
+                end += 1
+            if braces and text.startswith("}", end):
                 end += 1
             lexeme = text[start:end]
             self.error(start, end, f"invalid unicode escape '{lexeme}'", _UNICODE_HINT)

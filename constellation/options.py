@@ -7,7 +7,7 @@ words as numbers, ``propagate`` as ``fail``, ``lazy`` as a bool, throttle as (co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 from constellation.errors import Diagnostic
@@ -177,10 +177,13 @@ def validate(
     options: Iterable[Option],
     emit: Emit,
     known_backends: Iterable[str] = ("memory",),
+    defaults: Mapping[str, object] | None = None,
 ) -> tuple[dict[str, Normalized], Option | None]:
     """Check every option but ``fallback``; returns the normalized values and the fallback.
 
     Options with errors are left out of the result (their diagnostics are emitted).
+    ``defaults`` are the module's registration options: a ``retry`` given there makes
+    ``delay`` in the clause meaningful, for example.
     """
     v = _Validator(emit, known_backends)
     seen: dict[str, Span] = {}
@@ -221,7 +224,7 @@ def validate(
         normalized = v.normalize(option, option.value)
         if normalized is not None:
             result[name] = normalized
-    _warn(result, fallback, seen, emit, v.known_backends)
+    _warn(result, fallback, seen, emit, v.known_backends, defaults or {})
     return result, fallback
 
 
@@ -231,6 +234,7 @@ def _warn(
     seen: dict[str, Span],
     emit: Emit,
     known_backends: frozenset[str],
+    defaults: Mapping[str, object],
 ) -> None:
     """W004: options without effect or with a substitute (§8.5)."""
 
@@ -238,9 +242,9 @@ def _warn(
         emit(Diagnostic.at("W004", seen[name], message))
 
     for name in ("delay", "backoff"):
-        if name in result and "retry" not in seen:
+        if name in result and "retry" not in seen and "retry" not in defaults:
             warn(name, f"'{name}' has no effect without 'retry'")
-    if "cache_backend" in result and "cache" not in seen:
+    if "cache_backend" in result and "cache" not in seen and "cache" not in defaults:
         warn("cache_backend", "'cache_backend' has no effect without 'cache'")
     backend = result.get("cache_backend")
     if isinstance(backend, str) and backend not in known_backends:
@@ -251,8 +255,9 @@ def _warn(
     retry = result.get("retry")
     if isinstance(retry, int) and retry > MAX_RETRY_WITHOUT_WARNING:
         warn("retry", f"'retry: {retry}' is more than {MAX_RETRY_WITHOUT_WARNING} retries")
-    if fallback is not None and result.get("on_error") in ("skip", "log"):
-        warn(
-            "on_error",
-            f"'on_error: {result['on_error']}' with 'fallback' only covers failures of the fallback",
-        )
+    on_error = result.get("on_error", defaults.get("on_error"))
+    if fallback is not None and on_error in ("skip", "log"):
+        # The on_error may come from the module's defaults: then point at the fallback.
+        span = seen.get("on_error", fallback.name_span)
+        message = f"'on_error: {on_error}' with 'fallback' only covers failures of the fallback"
+        emit(Diagnostic.at("W004", span, message))

@@ -728,3 +728,40 @@ def test_deep_chains_do_not_recurse() -> None:
     lines = ["in x0: Int"] + [f"x{i} = x{i - 1} + 1" for i in range(1, 20_000)] + ["out x19999"]
     analysis = analyse(Source("\n".join(lines)), REGISTRY, DEFAULT_LIMITS)
     assert analysis.ok
+
+
+def test_module_defaults_take_part_in_typing_and_warnings() -> None:
+    """A registration default of on_error wrap changes the type; a default retry silences W004."""
+    reg = make_registry()
+
+    @reg.module(on_error="wrap", retry=2)
+    def Flaky(x: int) -> int:
+        return x
+
+    src = "in n: Int\na = Flaky(n)\nb = Flaky(n) with delay: 10ms\nc = Flaky(n) with on_error: fail\nout a\nout b\nout c\n"
+    analysis = analyse(Source(src), reg, DEFAULT_LIMITS)
+    assert analysis.diagnostics == ()
+    assert analysis.checked is not None
+    wrapped = "{ ok: Boolean, value: Optional<Int>, error: Optional<String> }"
+    assert ty.show(analysis.checked.value_types["a"]) == wrapped
+    assert ty.show(analysis.checked.value_types["b"]) == wrapped
+    assert ty.show(analysis.checked.value_types["c"]) == "Int"
+
+
+def test_skip_default_with_fallback_warns_at_the_fallback() -> None:
+    """on_error: skip from the module with a fallback in the clause gives W004 at 'fallback'."""
+    reg = make_registry()
+
+    @reg.module(on_error="skip")
+    def Maybe(x: int) -> int:
+        return x
+
+    src = "in n: Int\na = Maybe(n) with fallback: 0\nout a\n"
+    assert diagnostics(src, reg) == [
+        ("W004", 2, 19, "'on_error: skip' with 'fallback' only covers failures of the fallback", None)
+    ]
+
+
+def test_filter_keeps_the_element_type() -> None:
+    """filter with a wider annotated parameter still returns the list's own element type."""
+    assert value_type("x = filter([1, 2], (v: Float) => v > 1.5)\nout x\n", "x") == "List<Int>"

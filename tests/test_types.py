@@ -43,7 +43,8 @@ def test_records_compare_without_order_but_print_in_order() -> None:
     """Field order does not matter for equality but is kept for display."""
     r1 = record([("x", INT), ("y", STRING)])
     r2 = record([("y", STRING), ("x", INT)])
-    assert r1 == r2 and hash(r1) == hash(r2)
+    assert r1 == r2
+    assert hash(r1) == hash(r2)
     assert show(r1) == "{ x: Int, y: String }"
     assert show(r2) == "{ y: String, x: Int }"
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the Constellation engine (see docs and shared spec benchmarks.md)."""

@@ -1,0 +1,66 @@
+"""The `constellation` command: check and dot, run as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+MODULES = '''
+import constellation as cst
+
+@cst.module
+def Uppercase(text: str) -> str:
+    return text.upper()
+'''
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "constellation", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_ok_and_errors(tmp_path: Path) -> None:
+    """check exits 0 for a good file and 1 with rendered diagnostics for a bad one."""
+    (tmp_path / "mods.py").write_text(MODULES)
+    (tmp_path / "good.cst").write_text("in t: String\nu = Uppercase(t)\nout u\n")
+    (tmp_path / "bad.cst").write_text("in t: String\nu = Upercase(t)\nout u\n")
+    result = run("check", "--modules", "mods.py", "good.cst", "bad.cst", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["good.cst: ok", "bad.cst: 1 error"]
+    assert "bad.cst:2:5: error E002: undefined function 'Upercase'" in result.stderr
+    assert "hint: did you mean 'Uppercase'?" in result.stderr
+    assert " 2 | u = Upercase(t)\n   |     ^^^^^^^^" in result.stderr
+
+
+def test_dot_prints_the_dag(tmp_path: Path) -> None:
+    """dot prints a Graphviz digraph with the input, the call and the output."""
+    (tmp_path / "mods.py").write_text(MODULES)
+    (tmp_path / "p.cst").write_text("in t: String\nu = Uppercase(t)\nout u\n")
+    result = run("dot", "--modules", "mods.py", "p.cst", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("digraph")
+    assert '"t" -> "u"' in result.stdout
+
+
+def test_dot_of_a_broken_file_exits_2(tmp_path: Path) -> None:
+    """Compile errors are usage errors for dot: exit 2, diagnostics on stderr."""
+    (tmp_path / "p.cst").write_text("out x\n")
+    result = run("dot", "p.cst", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "error E001: undefined variable 'x'" in result.stderr
+
+
+def test_missing_file_and_bad_modules(tmp_path: Path) -> None:
+    """A missing file or an unimportable --modules is one clear line, exit 2."""
+    result = run("check", "nope.cst", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("constellation: cannot read 'nope.cst'")
+    result = run("check", "--modules", "no_such_mod_xyz", "nope.cst", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--modules: cannot import 'no_such_mod_xyz'" in result.stderr
