@@ -58,8 +58,6 @@ from constellation.ir import (
     Ref,
     UnusedAssignment,
     WhenExpr,
-    converter,
-    needs_conversion,
     recursion_room,
 )
 from constellation.modules import Registry
@@ -100,6 +98,7 @@ from constellation.syntax import IsPattern as AstIsPattern
 from constellation.syntax import Neg as AstNeg
 from constellation.syntax import Not as AstNot
 from constellation.types import Type
+from constellation.values import converter, needs_conversion
 
 _MERGE_SHAPES: Final[dict[tuple[bool, bool], MergeShape]] = {
     (False, False): "record",

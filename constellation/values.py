@@ -1,21 +1,25 @@
-"""Run-time values: text rendering, conformance, structural equality and zero values.
+"""Run-time values: text rendering, conformance, structural equality, zero values, conversions.
 
 Values are plain Python data (language.md §6.1): ``str``, ``int`` (never ``bool``), ``float``
 (always finite), ``bool``, ``list``, ``dict`` for maps and records (record keys in the order
 of the static type), ``None`` for an absent optional; a union value is the plain value. The
-functions here are what the runtime, the standard library and the JSON codec share.
+functions here are what the compiler, the runtime, the standard library and the JSON
+codecs share.
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import cast
 
 from constellation.types import (
     BOOLEAN,
+    ERROR,
     FLOAT,
     INT,
+    NOTHING,
     STRING,
     ListT,
     MapT,
@@ -25,6 +29,7 @@ from constellation.types import (
     Type,
     TypeVar,
     UnionT,
+    is_subtype,
     show,
 )
 
@@ -237,6 +242,110 @@ def _finite(value: object) -> bool:
         return math.isfinite(value)  # type: ignore[arg-type]
     except OverflowError:  # an int too large for a double
         return False
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def needs_conversion(source: Type, to: Type) -> bool:
+    """Whether a value of static type ``source`` flowing into a ``to`` position changes.
+
+    It does for Int → Float, for records with fields ``to`` lacks or in another order, and
+    for anything containing those (lists, map values, optionals, record fields, union
+    members). Union source members that are no subtype of ``to`` are ignored (a narrowed
+    match subject cannot hold them there).
+    """
+    if source is to or source in (NOTHING, ERROR) or to == ERROR:
+        return False
+    if isinstance(source, UnionT):
+        return any(needs_conversion(m, to) for m in source.members if is_subtype(m, to))
+    if isinstance(to, OptionalT):
+        inner = source.inner if isinstance(source, OptionalT) else source
+        return needs_conversion(inner, to.inner)
+    if isinstance(to, UnionT):
+        return not any(
+            is_subtype(source, m) and not needs_conversion(source, m) for m in to.members
+        )
+    if isinstance(source, OptionalT):
+        return needs_conversion(source.inner, to)
+    match source:
+        case Prim():
+            return source == INT and to == FLOAT
+        case ListT():
+            return isinstance(to, ListT) and needs_conversion(source.elem, to.elem)
+        case MapT():
+            return isinstance(to, MapT) and needs_conversion(source.value, to.value)
+        case RecordT():
+            if not isinstance(to, RecordT):
+                return False
+            if source.names != to.names:
+                return True
+            return any(
+                needs_conversion(st, tt)
+                for (_, st), (_, tt) in zip(source.fields, to.fields, strict=True)
+            )
+    return False
+
+
+Converter = Callable[[object], object]
+
+
+def converter(source: Type, to: Type) -> Converter | None:
+    """The function that performs ``Convert(·, source, to)``; None when nothing changes."""
+    if not needs_conversion(source, to):
+        return None
+    if isinstance(source, UnionT):
+        plans = tuple((m, converter(m, to)) for m in source.members if is_subtype(m, to))
+
+        def by_member(value: object) -> object:
+            # A union value is the plain value: find the member it is, then convert as that.
+            for member, conv in plans:
+                if _conforms(value, member, exact=True):
+                    return value if conv is None else conv(value)
+            return value
+
+        return by_member
+    if isinstance(to, OptionalT) or (isinstance(source, OptionalT) and not isinstance(to, UnionT)):
+        inner_source = source.inner if isinstance(source, OptionalT) else source
+        inner_to = to.inner if isinstance(to, OptionalT) else to
+        inner = converter(inner_source, inner_to)
+        if inner is None:
+            return None
+        return lambda value: None if value is None else inner(value)
+    if isinstance(to, UnionT):
+        candidates = [m for m in to.members if is_subtype(source, m)]
+        return converter(source, candidates[0]) if candidates else None
+    match source:
+        case Prim():
+            return _to_float
+        case ListT():
+            assert isinstance(to, ListT)
+            elem = converter(source.elem, to.elem)
+            if elem is None:
+                return None
+            return lambda value: [elem(x) for x in cast(list[object], value)]
+        case MapT():
+            assert isinstance(to, MapT)
+            conv = converter(source.value, to.value)
+            if conv is None:
+                return None
+            return lambda value: {k: conv(v) for k, v in cast(dict[object, object], value).items()}
+        case RecordT():
+            assert isinstance(to, RecordT)
+            plan = tuple(
+                (name, converter(source.get(name) or NOTHING, ft)) for name, ft in to.fields
+            )
+
+            def record(value: object) -> object:
+                v = cast(dict[str, object], value)
+                return {n: (v[n] if c is None else c(v[n])) for n, c in plan}
+
+            return record
+    return None
+
+
+def _to_float(value: object) -> object:
+    return float(cast(int, value))
 
 
 # --------------------------------------------------------------------------- equality

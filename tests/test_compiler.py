@@ -7,7 +7,7 @@ from typing import TypedDict
 
 import pytest
 
-from constellation import ir
+from constellation import image, ir
 from constellation import types as ty
 from constellation.compiler import compile_checked
 from constellation.frontend import analyse
@@ -46,6 +46,7 @@ from constellation.ir import (
 from constellation.limits import DEFAULT_LIMITS
 from constellation.modules import Registry
 from constellation.source import Source
+from constellation.values import converter
 from tests.conftest import dedent
 
 INT, FLOAT, STRING, BOOLEAN = ty.INT, ty.FLOAT, ty.STRING, ty.BOOLEAN
@@ -105,7 +106,7 @@ def compile_text(text: str, registry: Registry = REGISTRY) -> Pipeline:
     back = Pipeline.from_json(json.loads(json.dumps(data)))
     assert back == p
     assert back.to_json() == data
-    assert ir.canonical_form(back) == ir.canonical_form(p)
+    assert image.canonical_form(back) == image.canonical_form(p)
     assert back.structural_hash == p.structural_hash
     return p
 
@@ -605,7 +606,7 @@ def test_arguments_are_converted_to_parameter_types() -> None:
     assert arg("w2") == Ref("b")
     assert arg("w3") == Const(2.0)
     assert arg("n") == Convert(Ref("p"), ty.record([("extra", STRING), ("score", INT)]), PROFILE)
-    converted = ir.converter(ty.record([("extra", STRING), ("score", INT)]), PROFILE)
+    converted = converter(ty.record([("extra", STRING), ("score", INT)]), PROFILE)
     assert converted is not None
     assert converted({"extra": "x", "score": 3}) == {"score": 3}
 

@@ -1158,7 +1158,11 @@ def _grammar_strategies() -> tuple[st.SearchStrategy[str], st.SearchStrategy[str
 _GRAMMAR = st.one_of(*_grammar_strategies())
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(_GRAMMAR)
 def test_programs_from_the_grammar_parse_or_fail_cleanly(text: str) -> None:
     """Programs and expressions generated from grammar.lark never make parse raise."""
@@ -1166,7 +1170,11 @@ def test_programs_from_the_grammar_parse_or_fail_cleanly(text: str) -> None:
 
 
 @pytest.mark.long
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(_GRAMMAR)
 def test_programs_from_the_grammar_parse_or_fail_cleanly_long(text: str) -> None:
     """The same property, with many more examples."""

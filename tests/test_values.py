@@ -1,4 +1,5 @@
-"""Tests for constellation.values: rendering (§6.2), conformance, equality, zero values."""
+"""Tests for constellation.values: rendering (§6.2), conformance, equality, zero values,
+conversions."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from constellation.types import (
     FuncT,
     ListT,
     MapT,
+    Type,
     TypeVar,
     optional,
     record,
@@ -25,7 +27,9 @@ from constellation.types import (
 )
 from constellation.values import (
     conforms,
+    converter,
     equality_key,
+    needs_conversion,
     quote,
     render,
     values_equal,
@@ -286,3 +290,56 @@ def test_zero_value_of_nothing_is_refused() -> None:
     """Nothing has no values, so no zero value."""
     with pytest.raises(ValueError, match=r"^the type Nothing has no zero value$"):
         zero_value(NOTHING)
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def convert(value: object, source: Type, to: Type) -> object:
+    conv = converter(source, to)
+    assert (conv is None) == (not needs_conversion(source, to))
+    return value if conv is None else conv(value)
+
+
+def test_int_to_float_deep_inside_containers() -> None:
+    """Ints become floats inside lists, maps, optionals and record fields."""
+    source = ListT(record([("n", optional(INT)), ("m", MapT(STRING, INT))]))
+    to = ListT(record([("n", optional(FLOAT)), ("m", MapT(STRING, FLOAT))]))
+    value = [{"n": 1, "m": {"k": 2}}, {"n": None, "m": {}}]
+    out = convert(value, source, to)
+    assert out == [{"n": 1.0, "m": {"k": 2.0}}, {"n": None, "m": {}}]
+    assert isinstance(out, list)
+    assert isinstance(out[0]["n"], float)
+    assert value == [{"n": 1, "m": {"k": 2}}, {"n": None, "m": {}}]  # not mutated
+
+
+def test_records_are_narrowed_and_reordered() -> None:
+    """A record keeps only the target's fields, in the target's order."""
+    source = record([("a", INT), ("b", STRING), ("c", INT)])
+    out = convert({"a": 1, "b": "x", "c": 3}, source, record([("c", INT), ("a", FLOAT)]))
+    assert out == {"c": 3, "a": 1.0}
+    assert isinstance(out, dict)
+    assert list(out) == ["c", "a"]
+
+
+def test_nothing_to_convert() -> None:
+    """Equal types, Nothing and String into Optional<String> need no conversion."""
+    assert converter(INT, INT) is None
+    assert converter(ListT(NOTHING), ListT(FLOAT)) is None
+    assert converter(STRING, optional(STRING)) is None
+    assert converter(INT, union([INT, STRING])) is None
+    assert converter(record([("a", INT)]), record([("a", INT)])) is None
+
+
+def test_union_sources_convert_by_the_member_the_value_is() -> None:
+    """Int | Float into Float: only the ints change; a union target picks the member."""
+    assert convert(3, union([FLOAT, INT]), FLOAT) == 3.0
+    assert isinstance(convert(3, union([FLOAT, INT]), FLOAT), float)
+    assert convert(2.5, union([FLOAT, INT]), FLOAT) == 2.5
+    assert isinstance(convert(3, INT, union([FLOAT, STRING])), float)
+    narrowed = convert(
+        {"a": 1, "b": 2},
+        record([("a", INT), ("b", INT)]),
+        union([record([("a", INT)]), record([("b", STRING)])]),
+    )
+    assert narrowed == {"a": 1}
