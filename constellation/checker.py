@@ -1291,7 +1291,15 @@ def _type_vars(ts: Sequence[Type]) -> list[ty.TypeVar]:
 
 
 def _bind(pattern: Type, actual: Type, bindings: dict[str, Type]) -> bool:
-    """Match ``actual`` against a parameter type with variables, widening bindings by lub."""
+    """Match ``actual`` against a parameter type with variables, widening bindings by lub.
+
+    A variable matched against ERROR is bound to ERROR, so the call's result is ERROR too and
+    the mistake inside the argument causes no second diagnostic downstream.
+    """
+    match pattern:
+        case ty.TypeVar(name=name) if actual == ERROR:
+            bindings[name] = ERROR
+            return True
     if actual == ERROR:
         return True
     match pattern:
