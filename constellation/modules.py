@@ -423,7 +423,7 @@ OPTION_NAMES = (
     "lazy",
 )
 _DURATION_FORMS = (
-    "an int of milliseconds, a float of seconds, a timedelta, or '5s', '200ms', '1min'"
+    "a number of seconds, a timedelta, or '5s', '200ms', '1min'"
 )
 
 
@@ -435,14 +435,12 @@ def duration_ms(value: object) -> int:
     """A duration in whole milliseconds.
 
     Accepts the language's duration literals as strings (``"5s"``, ``"200ms"``, ``"1min"``,
-    ``"1h"``, ``"1d"``), an ``int`` of milliseconds, a ``float`` of seconds (as ``time.sleep``
-    and ``asyncio`` take them) or a ``timedelta``. Raises ``ValueError`` otherwise.
+    ``"1h"``, ``"1d"``), a number of seconds (``int`` or ``float``, as ``time.sleep`` and
+    ``asyncio`` take them) or a ``timedelta``. Raises ``ValueError`` otherwise.
     """
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, int | float):
         if not math.isfinite(value):
             raise ValueError(f"{value!r} is not a duration")
         return round(value * 1000)
