@@ -87,8 +87,8 @@ def main() -> None:
 
     sizes = [1000, 2000] if args.quick else [1000, 2000, 4000, 8000]
     times = [median_seconds(cold_compile(reg, chain(n)), big_runs) for n in sizes]
-    for (a, ta), (b, tb) in zip(zip(sizes, times), zip(sizes[1:], times[1:]), strict=False):
-        ratio = tb / ta
+    for k in range(1, len(sizes)):
+        a, b, ratio = sizes[k - 1], sizes[k], times[k] / times[k - 1]
         rows.append((f"compile {b} / {a} decls (ratio)", ratio, "≤ 2.5", ratio <= 2.5))
 
     width = max(len(r[0]) for r in rows)

@@ -8,9 +8,7 @@ computed iteratively, so long chains of declarations never recurse.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from constellation import types as ty
@@ -21,6 +19,7 @@ from constellation.limits import DEFAULT_LIMITS, Limits
 from constellation.modules import Registry
 from constellation.options import validate as validate_options
 from constellation.source import Source, Span
+from constellation.stack import recursion_room
 from constellation.suggest import did_you_mean
 from constellation.syntax import (
     Assignment,
@@ -74,23 +73,9 @@ BUILTIN_TYPES: dict[str, Type] = {
 GENERIC_TYPES: dict[str, int] = {"List": 1, "Seq": 1, "Candidates": 1, "Map": 2, "Optional": 1}
 HIGHER_ORDER = ("map", "filter", "all", "any")
 # Recursion over one expression is bounded by the nesting limit (the parser enforces it);
-# each level costs a few Python frames, so the checker raises the interpreter's limit while
-# it runs rather than risk a RecursionError on a program that is within the limits.
+# each level costs a few Python frames, so the checker makes room for them while it runs
+# rather than risk a RecursionError on a program that is within the limits.
 _FRAMES_PER_LEVEL = 8
-
-
-@contextmanager
-def recursion_room(depth: int) -> Iterator[None]:
-    """Make room for ``depth`` levels of nested expressions on the Python stack."""
-    old = sys.getrecursionlimit()
-    needed = depth * _FRAMES_PER_LEVEL + 500
-    if needed > old:
-        sys.setrecursionlimit(needed)
-    try:
-        yield
-    finally:
-        if needed > old:
-            sys.setrecursionlimit(old)
 
 
 def check(
@@ -101,7 +86,7 @@ def check(
     known_cache_backends: Sequence[str] = ("memory",),
 ) -> Checked:
     """Check a parsed program against the functions of ``registry`` and the standard library."""
-    with recursion_room(limits.max_nesting_depth):
+    with recursion_room(limits.max_nesting_depth * _FRAMES_PER_LEVEL + 500):
         return _Checker(program, source, Functions(registry), known_cache_backends).run()
 
 

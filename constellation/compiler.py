@@ -21,6 +21,7 @@ from typing import Any, Final, cast
 from constellation import types as ty
 from constellation.checked import Binding, Checked, OptionValue, ResolvedCall
 from constellation.ir import (
+    ROOM_FRAMES,
     And,
     AnyPattern,
     Arith,
@@ -58,9 +59,9 @@ from constellation.ir import (
     Ref,
     UnusedAssignment,
     WhenExpr,
-    recursion_room,
 )
 from constellation.modules import Registry
+from constellation.stack import recursion_room
 from constellation.syntax import (
     Assignment,
     Binary,
@@ -118,7 +119,7 @@ def compile_checked(checked: Checked, registry: Registry) -> Pipeline:
     """The pipeline of a checked program without errors (ValueError if it has any)."""
     if not checked.ok:
         raise ValueError("cannot compile a program with errors; report its diagnostics instead")
-    with recursion_room():
+    with recursion_room(ROOM_FRAMES):
         return _Compiler(checked, registry).run()
 
 

@@ -44,6 +44,7 @@ from constellation.ir import (
     MAX_EXPR_DEPTH,
     MERGE_SHAPES,
     ON_ERRORS,
+    ROOM_FRAMES,
     And,
     AnyPattern,
     Arith,
@@ -79,8 +80,8 @@ from constellation.ir import (
     UnusedAssignment,
     WhenExpr,
     dependencies,
-    recursion_room,
 )
+from constellation.stack import recursion_room
 from constellation.types import Type
 from constellation.values import conforms
 
@@ -92,7 +93,7 @@ FORMAT: Final = "constellation-ir/1"
 
 def to_json(pipeline: Pipeline) -> dict[str, object]:
     """The stored form: plain JSON data that :func:`from_json` loads back exactly."""
-    with recursion_room():
+    with recursion_room(ROOM_FRAMES):
         enc = _Encoder(canonical=False, nodes={})
         return {
             "format": FORMAT,
@@ -131,7 +132,7 @@ def from_json(data: object) -> Pipeline:
     what the node's expression needs, that binder levels are consistent, and that both
     hashes match (so a tampered image is refused rather than executed).
     """
-    with recursion_room():
+    with recursion_room(ROOM_FRAMES):
         try:
             return _Decoder().pipeline(data)
         except _Bad as err:
@@ -148,13 +149,13 @@ def from_json(data: object) -> Pipeline:
 
 def canonical_form(pipeline: Pipeline) -> dict[str, object]:
     """The canonical form of language.md §12 (see the module docstring for what it holds)."""
-    with recursion_room():
+    with recursion_room(ROOM_FRAMES):
         return _canonical(pipeline.nodes, pipeline.inputs, pipeline.outputs, pipeline.unused)
 
 
 def canonical_json(form: Mapping[str, object]) -> str:
     """The canonical serialization: sorted keys, no spaces, non-ASCII kept."""
-    with recursion_room():  # the C encoder counts nesting against the recursion limit
+    with recursion_room(ROOM_FRAMES):  # the C encoder counts nesting against the recursion limit
         return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -180,7 +181,7 @@ def _canonical(
     outputs: tuple[tuple[str, str], ...],
     unused: tuple[UnusedAssignment, ...],
 ) -> dict[str, object]:
-    with recursion_room():
+    with recursion_room(ROOM_FRAMES):
         by_id = {n.id: n for n in nodes}
         enc = _Encoder(canonical=True, nodes=by_id)
         assignments: list[dict[str, object]] = []

@@ -35,13 +35,11 @@ Nodes
 
 from __future__ import annotations
 
-import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias, cast
 
+from constellation.stack import recursion_room
 from constellation.types import Type
 
 #: The deepest expression :meth:`Pipeline.from_json` accepts (compiled programs stay far below:
@@ -575,7 +573,7 @@ class Pipeline:
         if not isinstance(other, Pipeline):
             return NotImplemented
         # Deep expressions compare recursively (dataclass __eq__ through tuples).
-        with recursion_room():
+        with recursion_room(ROOM_FRAMES):
             return (
                 self.structural_hash == other.structural_hash
                 and self.syntactic_hash == other.syntactic_hash
@@ -710,35 +708,8 @@ def dependencies(expr: Expr) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 # --------------------------------------------------------------------------- recursion
 
-
-_ROOM_FRAMES: Final = MAX_EXPR_DEPTH * 4 + 2000
-_room_lock = threading.Lock()
-_room_users = 0
-_room_saved = 0
-
-
-@contextmanager
-def recursion_room(frames: int = _ROOM_FRAMES) -> Iterator[None]:
-    """Raise the interpreter's recursion limit to at least ``frames`` while the block runs.
-
-    Expression trees are walked recursively (their depth is bounded: the parser's nesting
-    limit, :data:`MAX_EXPR_DEPTH` on load). Users are counted, so concurrent threads do not
-    restore the limit under each other's feet.
-    """
-    global _room_users, _room_saved
-    with _room_lock:
-        if _room_users == 0:
-            _room_saved = sys.getrecursionlimit()
-        _room_users += 1
-        if sys.getrecursionlimit() < frames:
-            sys.setrecursionlimit(frames)
-    try:
-        yield
-    finally:
-        with _room_lock:
-            _room_users -= 1
-            if _room_users == 0:
-                sys.setrecursionlimit(_room_saved)
+#: Frames enough to walk the deepest expression a stored image may hold.
+ROOM_FRAMES: Final = MAX_EXPR_DEPTH * 4 + 2000
 
 
 __all__ = [
@@ -779,5 +750,4 @@ __all__ = [
     "WhenExpr",
     "children",
     "dependencies",
-    "recursion_room",
 ]

@@ -22,6 +22,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from lark import Token
 from lark.lexer import PatternStr, TerminalDef
@@ -69,11 +70,28 @@ _CHARACTER_HINTS = {
 }
 
 
+#: The terminals of the brackets, each opening one with its closing one.
+OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+CLOSERS = frozenset(OPENERS.values())
+
+
+def token_span(token: Token) -> Span:
+    """The span of a token (every token of this lexer has a position)."""
+    # `Any` spares four `cast` calls on a hot path: the builder calls this for every node.
+    t: Any = token
+    return Span(t.line, t.column, t.end_line, t.end_column)
+
+
 @dataclass(frozen=True, slots=True)
 class Vocabulary:
-    """The keywords and operators of the grammar, and the scanner built from them."""
+    """The keywords and operators of the grammar, and the scanner built from them.
+
+    ``keywords`` maps each reserved word (``syntax.RESERVED_WORDS``) to its terminal; ``texts``
+    maps the name of every literal terminal, keyword or operator, to its text, for messages.
+    """
 
     keywords: dict[str, str]
+    texts: dict[str, str]
     code: re.Pattern[str]
 
     @staticmethod
@@ -81,9 +99,11 @@ class Vocabulary:
         """Take every literal terminal of the grammar: words are keywords, the rest operators."""
         keywords: dict[str, str] = {}
         operators: dict[str, str] = {}
+        texts: dict[str, str] = {}
         for terminal in terminals:
             if isinstance(terminal.pattern, PatternStr):
                 text = terminal.pattern.value
+                texts[terminal.name] = text
                 if re.fullmatch(_IDENT, text):
                     keywords[text] = terminal.name
                 else:
@@ -99,7 +119,7 @@ class Vocabulary:
             r'(?P<_quote>")',
             *(f"(?P<{name}>{re.escape(text)})" for text, name in ordered),
         ]
-        return Vocabulary(keywords, re.compile("|".join(alternatives)))
+        return Vocabulary(keywords, texts, re.compile("|".join(alternatives)))
 
 
 @dataclass(slots=True)
@@ -267,9 +287,9 @@ class _Scanner:
                 if kind == "RBRACE" and interp.brackets == 0:
                     self.close_interpolation(interp)
                     return
-                if kind in ("LPAR", "LSQB", "LBRACE"):
+                if kind in OPENERS:
                     interp.brackets += 1
-                elif kind in ("RPAR", "RSQB", "RBRACE"):
+                elif kind in CLOSERS:
                     interp.brackets = max(interp.brackets - 1, 0)
             self.emit(sink, kind, match.group(), start, end)
             self.pos = end

@@ -12,6 +12,15 @@ from typing import Literal
 
 from constellation.source import NO_SPAN, Span
 
+#: The reserved words (language.md §1.4): never a name, but may name a record field. The
+#: grammar's keyword terminals are exactly these (tests/test_parser.py checks it).
+# fmt: off
+RESERVED_WORDS: frozenset[str] = frozenset({
+    "and", "as", "branch", "else", "false", "if", "in", "is", "match", "not", "or",
+    "otherwise", "out", "true", "type", "use", "when", "with", "_",
+})
+# fmt: on
+
 
 def _span() -> Span:
     return field(default=NO_SPAN, compare=False, repr=False)
@@ -118,7 +127,10 @@ class DurationLit:
 
 @dataclass(frozen=True, slots=True)
 class Interpolation:
-    """``"total: ${t}"``: literal text pieces (decoded) and interpolated expressions, in order."""
+    """``"total: ${t}"``: literal text pieces (decoded) and interpolated expressions, in order.
+
+    Empty text pieces are left out: ``"${a}${b}"`` has the parts ``(a, b)``.
+    """
 
     parts: tuple[str | Expr, ...]
     span: Span = _span()
@@ -354,7 +366,10 @@ class TypeDecl:
 
 @dataclass(frozen=True, slots=True)
 class Annotation:
-    """``@doc("…")`` or ``@example(c)`` before an input; ``argument`` None for ``@doc()``."""
+    """``@doc("…")`` or ``@example(c)`` before an input; ``argument`` None for ``@doc()``.
+
+    ``name`` is the bare name, without the ``@`` (``"doc"``); ``span`` covers from ``@`` to ``)``.
+    """
 
     name: str
     argument: Expr | None

@@ -31,6 +31,7 @@ from constellation.ir import (
     Ref,
     UnusedAssignment,
 )
+from constellation.stack import recursion_room
 from tests.test_ir import BOOLEAN, FLOAT, INT, PROFILE, STRING, fetch, sample
 
 
@@ -256,7 +257,7 @@ def test_deep_expressions_do_not_overflow_the_stack() -> None:
     """Expressions far deeper than programs allow still encode, hash and load."""
     p = Pipeline.build((Node("v", "value", "v", deep_not(3000), BOOLEAN),), (), (("v", "v"),), "")
     limit = sys.getrecursionlimit()
-    with ir.recursion_room():  # json.dumps and == recurse per level too
+    with recursion_room(ir.ROOM_FRAMES):  # json.dumps and == recurse per level too
         data = json.loads(json.dumps(p.to_json()))
         back = Pipeline.from_json(data)
         assert back == p

@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lark import Lark
 
 from constellation.errors import Diagnostic
+from constellation.lexer import Vocabulary
 from constellation.limits import Limits
-from constellation.parser import parse
+from constellation.parser import GRAMMAR_PATH, parse
 from constellation.source import Source, Span
 from constellation.syntax import (
+    RESERVED_WORDS,
     Annotation,
     Assignment,
     Binary,
@@ -934,6 +937,12 @@ def test_reserved_words_are_never_names() -> None:
         assert diagnostics(f"x = map(xs, ({word}) => 1)\nout x"), word
         assert diagnostics(f"use {word}.x\nout x"), word
         assert diagnostics(f"out {word}"), word
+
+
+def test_the_grammar_reserves_exactly_the_reserved_words() -> None:
+    """The grammar's keywords, which the lexer reserves, are syntax.RESERVED_WORDS (§1.4)."""
+    grammar = Lark(GRAMMAR_PATH.read_text(encoding="utf-8"), parser="lalr", lexer="basic")
+    assert set(Vocabulary.from_terminals(grammar.terminals).keywords) == RESERVED_WORDS
 
 
 def test_trailing_commas_only_where_allowed() -> None:

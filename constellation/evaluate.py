@@ -1,0 +1,651 @@
+"""IR expressions compiled, once per pipeline, into closures the runtime calls.
+
+Every compiled expression is an ``async def (run, env) -> value``: ``run`` is the execution
+(values of nodes, demand of conditional nodes, policies), ``env`` the tuple of values bound
+by enclosing binders (``Local(k)`` is ``env[k - 1]``). Coroutines cost little when they never
+suspend, and the runtime drives them with ``send(None)``: a node whose expression calls no
+async module and demands no unfinished node completes in that single step, without an event
+loop. Only expressions that really wait (an async module, a retry delay, a lazy node still
+running) reach the loop. So there is one evaluator for every construct.
+
+Leaves (constants, references to strict dependencies, locals) are also available as plain
+functions (:class:`Compiled.get`), so operators over them read values without an ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from constellation import ir
+from constellation.codec import DecodeError, decode
+from constellation.errors import ConstellationError, EvaluationFailure
+from constellation.modules import Module, Registry
+from constellation.stdlib import arithmetic, lookup_qualified, negation
+from constellation.types import Type, show
+from constellation.values import conforms, converter, render, values_equal, zero_value
+
+if TYPE_CHECKING:
+    from constellation.policy import Policies
+
+logger = logging.getLogger("constellation")
+
+Env = tuple[object, ...]
+Getter = Callable[[Any, Env], object]
+Thunk = Callable[[Any, Env], Coroutine[Any, Any, object]]
+
+
+class Run(Protocol):
+    """What a compiled expression needs from the execution running it."""
+
+    values: list[object]
+    warnings: list[str]
+    policies: Policies
+
+    async def demand(self, index: int) -> object:
+        """The value of a node that is only needed conditionally (computing it if needed)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled expression: always ``run``; ``get`` too when it is a leaf (no await)."""
+
+    run: Thunk
+    get: Getter | None = None
+
+
+class PlanError(ConstellationError):
+    """A pipeline cannot be executed as it stands (a module is not registered, or another
+    version of it is)."""
+
+
+@types.coroutine
+def resume(coro: Coroutine[Any, Any, object], waiting: object) -> Generator[Any, Any, object]:
+    """Continue a coroutine that was started by ``send(None)`` and yielded ``waiting``.
+
+    It hands ``waiting`` (the future the coroutine awaits) to the task driving this
+    generator, then delegates to the coroutine until it finishes; exceptions thrown in (a
+    cancellation) are passed on to the coroutine.
+    """
+    while True:
+        try:
+            yield waiting
+        except BaseException as exc:
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        return (yield from cast(Generator[Any, Any, object], coro))
+
+
+def step(coro: Coroutine[Any, Any, object]) -> tuple[bool, object]:
+    """Run ``coro`` until it finishes or really waits: (True, value) or (False, awaitable)."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, resume(coro, waiting)
+
+
+class Evaluator:
+    """Compiles the expressions of one pipeline against a registry."""
+
+    def __init__(self, pipeline: ir.Pipeline, registry: Registry) -> None:
+        self.pipeline = pipeline
+        self.registry = registry
+        self.strict: frozenset[int] = frozenset()
+        self.suspends = False
+        self.calls_module = False
+        self.demands = False
+
+    def node(self, node: ir.Node) -> tuple[Compiled, bool]:
+        """The compiled expression of a non-input node, and whether it may need an event loop.
+
+        A node needs a loop when it calls an async module or one with options that wait
+        (retry delays, timeouts, throttles, threads), or when it calls any module and also
+        demands a conditional node (it could not be run again without calling the module
+        twice). A node that only demands conditional nodes runs without a loop as long as
+        those do.
+        """
+        assert node.expr is not None
+        index = self.pipeline.index
+        self.strict = frozenset(index[d] for d in node.deps)
+        self.suspends = self.calls_module = self.demands = False
+        compiled = self.compile(node.expr)
+        return compiled, self.suspends or (self.calls_module and self.demands)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def compile(self, e: ir.Expr) -> Compiled:
+        return _DISPATCH[type(e)](self, e)
+
+    def thunk(self, e: ir.Expr) -> Thunk:
+        return self.compile(e).run
+
+    # ------------------------------------------------------------------ leaves
+
+    def const(self, e: ir.Const) -> Compiled:
+        value = e.value
+
+        def get(run: Any, env: Env) -> object:
+            return value
+
+        async def run_(run: Any, env: Env) -> object:
+            return value
+
+        return Compiled(run_, get)
+
+    def ref(self, e: ir.Ref) -> Compiled:
+        i = self.pipeline.index[e.node]
+        if i in self.strict:
+            # The scheduler runs this node only after its strict dependencies completed.
+            def get(run: Any, env: Env) -> object:
+                return run.values[i]
+
+            async def run_(run: Any, env: Env) -> object:
+                return run.values[i]
+
+            return Compiled(run_, get)
+
+        self.demands = True
+
+        async def demand(run: Any, env: Env) -> object:
+            return await run.demand(i)
+
+        return Compiled(demand)
+
+    def local(self, e: ir.Local) -> Compiled:
+        k = e.level - 1
+
+        def get(run: Any, env: Env) -> object:
+            return env[k]
+
+        async def run_(run: Any, env: Env) -> object:
+            return env[k]
+
+        return Compiled(run_, get)
+
+    # ------------------------------------------------------------------ operators
+
+    def unary(self, e: ir.Expr, fn: Callable[[object], object]) -> Compiled:
+        inner = self.compile(e)
+        get = inner.get
+        if get is not None:
+            g = get
+
+            async def direct(run: Any, env: Env) -> object:
+                return fn(g(run, env))
+
+            return Compiled(direct)
+        sub = inner.run
+
+        async def run_(run: Any, env: Env) -> object:
+            return fn(await sub(run, env))
+
+        return Compiled(run_)
+
+    def binary(self, left: ir.Expr, right: ir.Expr, fn: Callable[[Any, Any], object]) -> Compiled:
+        a, b = self.compile(left), self.compile(right)
+        ga, gb = a.get, b.get
+        if ga is not None and gb is not None:
+            la, lb = ga, gb
+
+            async def direct(run: Any, env: Env) -> object:
+                return fn(la(run, env), lb(run, env))
+
+            return Compiled(direct)
+        ra, rb = a.run, b.run
+
+        async def run_(run: Any, env: Env) -> object:
+            return fn(await ra(run, env), await rb(run, env))
+
+        return Compiled(run_)
+
+    def convert(self, e: ir.Convert) -> Compiled:
+        convert = converter(e.source, e.to)
+        if convert is None:
+            return self.compile(e.expr)
+        return self.unary(e.expr, convert)
+
+    def arith(self, e: ir.Arith) -> Compiled:
+        op = e.op
+
+        def apply(a: int | float, b: int | float) -> object:
+            return arithmetic(op, a, b)
+
+        return self.binary(e.left, e.right, apply)
+
+    def neg(self, e: ir.Neg) -> Compiled:
+        return self.unary(e.operand, lambda x: negation(cast(float, x)))
+
+    def compare(self, e: ir.Compare) -> Compiled:
+        match e.op:
+            case "==":
+                return self.binary(e.left, e.right, values_equal)
+            case "!=":
+                return self.binary(e.left, e.right, lambda a, b: not values_equal(a, b))
+            case "<":
+                return self.binary(e.left, e.right, lambda a, b: a < b)
+            case "<=":
+                return self.binary(e.left, e.right, lambda a, b: a <= b)
+            case ">":
+                return self.binary(e.left, e.right, lambda a, b: a > b)
+            case ">=":
+                return self.binary(e.left, e.right, lambda a, b: a >= b)
+
+    def and_(self, e: ir.And) -> Compiled:
+        left, right = self.thunk(e.left), self.thunk(e.right)
+
+        async def run_(run: Any, env: Env) -> object:
+            return await left(run, env) and await right(run, env)
+
+        return Compiled(run_)
+
+    def or_(self, e: ir.Or) -> Compiled:
+        left, right = self.thunk(e.left), self.thunk(e.right)
+
+        async def run_(run: Any, env: Env) -> object:
+            return await left(run, env) or await right(run, env)
+
+        return Compiled(run_)
+
+    def not_(self, e: ir.Not) -> Compiled:
+        return self.unary(e.operand, lambda x: not x)
+
+    def merge(self, e: ir.Merge) -> Compiled:
+        return self.binary(e.left, e.right, _MERGES[e.shape])
+
+    def get_field(self, e: ir.GetField) -> Compiled:
+        name, depth = e.name, e.depth
+        if depth == 0:
+            return self.unary(e.target, lambda r: cast(dict[str, object], r)[name])
+        return self.unary(e.target, lambda v: _each(v, depth, lambda r: r[name]))
+
+    def project(self, e: ir.ProjectFields) -> Compiled:
+        names, depth = e.names, e.depth
+
+        def project(r: Any) -> object:
+            return {n: r[n] for n in names}
+
+        return self.unary(e.target, lambda v: _each(v, depth, project))
+
+    def make_record(self, e: ir.MakeRecord) -> Compiled:
+        names = e.names
+        parts = [self.thunk(v) for v in e.values]
+
+        async def run_(run: Any, env: Env) -> object:
+            return {n: await p(run, env) for n, p in zip(names, parts, strict=True)}
+
+        return Compiled(run_)
+
+    def make_list(self, e: ir.MakeList) -> Compiled:
+        items = [self.thunk(x) for x in e.items]
+
+        async def run_(run: Any, env: Env) -> object:
+            return [await x(run, env) for x in items]
+
+        return Compiled(run_)
+
+    def interpolate(self, e: ir.Interpolate) -> Compiled:
+        strings = e.strings
+        parts = [(self.thunk(x), t) for x, t in zip(e.exprs, e.types, strict=True)]
+
+        async def run_(run: Any, env: Env) -> object:
+            out = [strings[0]]
+            for (part, t), text in zip(parts, strings[1:], strict=True):
+                out.append(render(await part(run, env), t))
+                out.append(text)
+            return "".join(out)
+
+        return Compiled(run_)
+
+    # ------------------------------------------------------------------ conditionals
+
+    def if_(self, e: ir.IfExpr) -> Compiled:
+        cond, then, otherwise = self.thunk(e.cond), self.thunk(e.then), self.thunk(e.otherwise)
+
+        async def run_(run: Any, env: Env) -> object:
+            if await cond(run, env):
+                return await then(run, env)
+            return await otherwise(run, env)
+
+        return Compiled(run_)
+
+    def branch(self, e: ir.BranchExpr) -> Compiled:
+        arms = [(self.thunk(c), self.thunk(v)) for c, v in e.arms]
+        otherwise = self.thunk(e.otherwise)
+
+        async def run_(run: Any, env: Env) -> object:
+            for cond, value in arms:
+                if await cond(run, env):
+                    return await value(run, env)
+            return await otherwise(run, env)
+
+        return Compiled(run_)
+
+    def when(self, e: ir.WhenExpr) -> Compiled:
+        value, cond = self.thunk(e.value), self.thunk(e.cond)
+
+        async def run_(run: Any, env: Env) -> object:
+            return await value(run, env) if await cond(run, env) else None
+
+        return Compiled(run_)
+
+    def coalesce(self, e: ir.CoalesceExpr) -> Compiled:
+        left, right = self.thunk(e.left), self.thunk(e.right)
+
+        async def run_(run: Any, env: Env) -> object:
+            value = await left(run, env)
+            return await right(run, env) if value is None else value
+
+        return Compiled(run_)
+
+    def match(self, e: ir.MatchExpr) -> Compiled:
+        subject = self.thunk(e.subject)
+        cases = [(_pattern(c.pattern), self.thunk(c.body)) for c in e.cases]
+
+        async def run_(run: Any, env: Env) -> object:
+            value = await subject(run, env)
+            inner = (*env, value)
+            for matches, body in cases:
+                if matches(value):
+                    return await body(run, inner)
+            # The checker proved the match exhaustive; a value that matches nothing means a
+            # stored image and the program disagree.
+            raise EvaluationFailure("match: no case matches the value")
+
+        return Compiled(run_)
+
+    def higher_order(self, e: ir.HigherOrder) -> Compiled:
+        items, body, kind = self.thunk(e.items), self.thunk(e.body), e.kind
+
+        if kind in ("all", "any"):
+            want = kind == "any"
+
+            async def decide(run: Any, env: Env) -> object:
+                for x in cast(list[object], await items(run, env)):
+                    if bool(await body(run, (*env, x))) is want:
+                        return want
+                return not want
+
+            return Compiled(decide)
+
+        async def each(run: Any, env: Env) -> object:
+            xs = cast(list[object], await items(run, env))
+            results = await _concurrently([body(run, (*env, x)) for x in xs])
+            if kind == "map":
+                return results
+            return [x for x, keep in zip(xs, results, strict=True) if keep]
+
+        return Compiled(each)
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, e: ir.CallExpr) -> Compiled:
+        if e.kind == "library":
+            return self.library_call(e)
+        module = self.registry.get(e.function)
+        if module is None:
+            raise PlanError(
+                f"the pipeline calls the module '{e.function}', which is not registered; "
+                "register it (@module) in this process before executing the pipeline"
+            )
+        if module.version != e.version:
+            raise PlanError(
+                f"the pipeline was compiled against version {e.version} of '{e.function}', "
+                f"but version {module.version} is registered; compile the pipeline again"
+            )
+        call = ModuleCall(self, e, module)
+        self.calls_module = True
+        if module.is_async or not call.direct:
+            self.suspends = True
+        return call.compiled()
+
+    def library_call(self, e: ir.CallExpr) -> Compiled:
+        fn = lookup_qualified(e.function)
+        if fn is None or fn.impl is None:
+            raise PlanError(f"'{e.function}' is not a function of the standard library")
+        impl = fn.impl
+        if fn.needs_types:
+            typed = impl
+            params = e.params
+
+            def impl(*args: object) -> object:
+                return typed(*args, types=params)
+
+        args = [self.compile(a) for a in e.args]
+        getters = [a.get for a in args]
+        if all(g is not None for g in getters):
+            direct = cast(list[Getter], getters)
+
+            async def fast(run: Any, env: Env) -> object:
+                return impl(*[g(run, env) for g in direct])
+
+            return Compiled(fast)
+        thunks = [a.run for a in args]
+
+        async def run_(run: Any, env: Env) -> object:
+            return impl(*[await t(run, env) for t in thunks])
+
+        return Compiled(run_)
+
+
+_DISPATCH: dict[type, Callable[[Evaluator, Any], Compiled]] = {
+    ir.Const: Evaluator.const,
+    ir.Ref: Evaluator.ref,
+    ir.Local: Evaluator.local,
+    ir.Convert: Evaluator.convert,
+    ir.Arith: Evaluator.arith,
+    ir.Neg: Evaluator.neg,
+    ir.Compare: Evaluator.compare,
+    ir.And: Evaluator.and_,
+    ir.Or: Evaluator.or_,
+    ir.Not: Evaluator.not_,
+    ir.Merge: Evaluator.merge,
+    ir.GetField: Evaluator.get_field,
+    ir.ProjectFields: Evaluator.project,
+    ir.MakeRecord: Evaluator.make_record,
+    ir.MakeList: Evaluator.make_list,
+    ir.Interpolate: Evaluator.interpolate,
+    ir.IfExpr: Evaluator.if_,
+    ir.BranchExpr: Evaluator.branch,
+    ir.WhenExpr: Evaluator.when,
+    ir.CoalesceExpr: Evaluator.coalesce,
+    ir.MatchExpr: Evaluator.match,
+    ir.HigherOrder: Evaluator.higher_order,
+    ir.CallExpr: Evaluator.call,
+}
+
+
+class ModuleCall:
+    """A module call: arguments, the Python function, its result check, and its options."""
+
+    def __init__(self, ev: Evaluator, e: ir.CallExpr, module: Module) -> None:
+        self.e = e
+        self.module = module
+        self.name = e.name
+        self.args = [ev.compile(a) for a in e.args]
+        options = e.options
+        self.options = options
+        self.fallback = None if options.fallback is None else ev.thunk(options.fallback)
+        self.in_thread = module.blocking or (options.timeout is not None and not module.is_async)
+        self.direct = options.plain and not self.in_thread
+
+    def check(self, result: object) -> object:
+        """The module's result as a value of its declared type, or a failure saying why."""
+        value = self.module.from_python_result(result)
+        try:
+            return decode(value, self.e.result)
+        except DecodeError as err:
+            detail = f" ({err})" if err.path else ""
+            raise EvaluationFailure(
+                f"{self.name} returned {_describe_result(value)} where "
+                f"{show(self.e.result)} was expected{detail}"
+            ) from None
+
+    def compiled(self) -> Compiled:
+        getters = [a.get for a in self.args]
+        if all(g is not None for g in getters):
+            direct = cast(list[Getter], getters)
+
+            async def evaluate_args(run: Any, env: Env) -> list[object]:
+                return [g(run, env) for g in direct]
+
+        else:
+            thunks = [a.run for a in self.args]
+
+            async def evaluate_args(run: Any, env: Env) -> list[object]:
+                return [await t(run, env) for t in thunks]
+
+        invoke = self.invoke_direct if self.direct else self.invoke_with_policy
+
+        async def run_(run: Any, env: Env) -> object:
+            args = await evaluate_args(run, env)
+            return await invoke(run, env, args)
+
+        return Compiled(run_)
+
+    def python_args(self, args: Sequence[object]) -> list[object]:
+        return self.module.to_python_args(args)
+
+    async def invoke_direct(self, run: Any, env: Env, args: list[object]) -> object:
+        func = self.module.func
+        try:
+            result = func(*self.python_args(args))
+            if self.module.is_async:
+                result = await cast(Awaitable[object], result)
+        except Exception as exc:  # a module's own failure becomes the node's failure
+            raise EvaluationFailure(f"{self.name} failed: {_message(exc)}") from exc
+        return self.check(result)
+
+    async def invoke_with_policy(self, run: Any, env: Env, args: list[object]) -> object:
+        options = self.options
+        func = self.module.func
+        py_args = self.python_args(args)
+
+        def attempt() -> object:
+            return func(*py_args)
+
+        try:
+            value = await run.policies.call(
+                run.call_site(self.e),
+                tuple(args),
+                attempt,
+                is_async=self.module.is_async,
+                in_thread=self.in_thread,
+                check=self.check,
+            )
+        except EvaluationFailure as failure:
+            return await self.recover(run, env, failure)
+        return {"ok": True, "value": value, "error": None} if options.wrap else value
+
+    async def recover(self, run: Any, env: Env, failure: EvaluationFailure) -> object:
+        """Fallback, then on_error, for a call whose every attempt failed (§8.3 steps 4–6)."""
+        options = self.options
+        if self.fallback is not None:
+            value = await self.fallback(run, env)
+            return {"ok": True, "value": value, "error": None} if options.wrap else value
+        match options.on_error:
+            case "skip":
+                return zero_value(self.e.result)
+            case "log":
+                logger.warning("%s (line %d)", failure, self.e.line)
+                run.warnings.append(f"line {self.e.line}: {failure}")
+                return zero_value(self.e.result)
+            case "wrap":
+                return {"ok": False, "value": None, "error": str(failure)}
+        raise failure
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+def _describe_result(value: object) -> str:
+    from constellation.codec import describe
+
+    return describe(value)
+
+
+def _each(value: object, depth: int, fn: Callable[[Any], object]) -> object:
+    if depth == 0:
+        return fn(value)
+    return [_each(x, depth - 1, fn) for x in cast(list[object], value)]
+
+
+def _merge_record(a: Any, b: Any) -> object:
+    return {**a, **b}
+
+
+def _merge_list_record(a: Any, b: Any) -> object:
+    return [{**x, **b} for x in a]
+
+
+def _merge_record_list(a: Any, b: Any) -> object:
+    return [{**a, **x} for x in b]
+
+
+def _merge_lists(a: Any, b: Any) -> object:
+    if len(a) != len(b):
+        raise EvaluationFailure(f"cannot merge lists of different lengths ({len(a)} and {len(b)})")
+    return [{**x, **y} for x, y in zip(a, b, strict=True)]
+
+
+_MERGES: dict[str, Callable[[Any, Any], object]] = {
+    "record": _merge_record,
+    "list-record": _merge_list_record,
+    "record-list": _merge_record_list,
+    "list-list": _merge_lists,
+}
+
+
+def _pattern(p: ir.Pattern) -> Callable[[object], bool]:
+    match p:
+        case ir.AnyPattern():
+            return lambda value: True
+        case ir.IsPattern(type=t):
+            target: Type = t
+            return lambda value: conforms(value, target)
+        case ir.FieldsPattern(names=names):
+            return lambda value: isinstance(value, dict) and all(n in value for n in names)
+
+
+async def _concurrently(coros: list[Coroutine[Any, Any, object]]) -> list[object]:
+    """Evaluate element bodies, those that really wait concurrently; results in order.
+
+    If elements fail, the failure of the lowest index is raised (language.md §4.12).
+    """
+    results: list[object] = [None] * len(coros)
+    failures: dict[int, BaseException] = {}
+    waiting: dict[int, Awaitable[object]] = {}
+    for i, coro in enumerate(coros):
+        try:
+            done, value = step(coro)
+        except Exception as exc:  # the element failed at once
+            failures[i] = exc
+            continue
+        if done:
+            results[i] = value
+        else:
+            waiting[i] = cast(Awaitable[object], value)
+    if waiting:
+        tasks = {i: asyncio.ensure_future(w) for i, w in waiting.items()}
+        outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
+        for i, outcome in zip(tasks, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failures[i] = outcome
+            else:
+                results[i] = outcome
+    if failures:
+        raise failures[min(failures)]
+    return results

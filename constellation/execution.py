@@ -1,0 +1,145 @@
+"""What an execution produces: the frozen Execution result, per-node reports, and events.
+
+``Execution.to_json()`` is exactly the result body of engine.md §5, shared by the Python API,
+the CLI and the HTTP service: camelCase keys, nothing omitted (absent things are ``null``,
+``[]`` or ``{}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from constellation.codec import encode
+from constellation.types import Type
+
+Status = Literal["completed", "suspended", "failed"]
+NodeState = Literal["completed", "failed", "waiting", "skipped", "not-needed", "running"]
+EventKind = Literal[
+    "execution.started",
+    "execution.completed",
+    "execution.suspended",
+    "execution.failed",
+    "node.started",
+    "node.completed",
+    "node.failed",
+    "node.waiting",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeError:
+    """A failed node: which, the module it called (if any), why, and where in the source."""
+
+    node: str
+    module: str | None
+    message: str
+    line: int
+    column: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "node": self.node,
+            "module": self.module,
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReport:
+    """One node of the DAG after the execution: its state, duration and a value preview."""
+
+    id: str
+    name: str | None
+    kind: str
+    state: NodeState
+    duration_ms: float | None = None
+    preview: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "durationMs": self.duration_ms,
+            "preview": self.preview,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened during an execution, for listeners (live DAGs, metrics)."""
+
+    kind: EventKind
+    execution_id: str
+    time: float
+    node: str | None = None
+    module: str | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """The result of run, execute or resume. ``outputs`` holds run-time (Python) values."""
+
+    execution_id: str
+    status: Status
+    structural_hash: str
+    outputs: Mapping[str, object] = field(default_factory=dict)
+    pending_outputs: tuple[str, ...] = ()
+    missing_inputs: Mapping[str, str] = field(default_factory=dict)
+    input_schema: Mapping[str, object] = field(default_factory=dict)
+    error: str | None = None
+    errors: tuple[NodeError, ...] = ()
+    resumption_count: int = 0
+    nodes: tuple[NodeReport, ...] = ()
+    warnings: tuple[str, ...] = ()
+    duration_ms: float = 0.0
+    output_types: Mapping[str, Type] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def success(self) -> bool:
+        return self.status != "failed"
+
+    def to_json(self) -> dict[str, object]:
+        """The result body of engine.md §5."""
+        outputs = {
+            name: encode(value, self.output_types[name]) if name in self.output_types else value
+            for name, value in self.outputs.items()
+        }
+        return {
+            "success": self.success,
+            "status": self.status,
+            "executionId": self.execution_id,
+            "structuralHash": self.structural_hash,
+            "outputs": outputs,
+            "pendingOutputs": list(self.pending_outputs),
+            "missingInputs": dict(self.missing_inputs),
+            "inputSchema": dict(self.input_schema),
+            "resumptionCount": self.resumption_count,
+            "error": self.error,
+            "errors": [e.to_json() for e in self.errors],
+            "warnings": list(self.warnings),
+            "durationMs": round(self.duration_ms, 3),
+        }
+
+    def __str__(self) -> str:
+        lines = [f"Execution {self.execution_id[:12]} {self.status} in {self.duration_ms:.1f} ms"]
+        for name, value in self.outputs.items():
+            lines.append(f"  {name} = {value!r}")
+        for name in self.pending_outputs:
+            lines.append(f"  {name} … pending")
+        for name, t in self.missing_inputs.items():
+            lines.append(f"  needs input {name}: {t}")
+        for e in self.errors:
+            lines.append(f"  error at {e.line}:{e.column} in {e.node}: {e.message}")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        return "\n".join(lines)

@@ -1,0 +1,442 @@
+"""The executor: demand-driven, parallel, one for hot, cold and resumed executions.
+
+A :class:`Plan` is made once per pipeline and registry revision: every node's expression
+compiled (``evaluate.py``), the nodes the outputs always need (their strict closure, in
+topological order), and per node its strict dependants. A :class:`Run` is one execution:
+a list of values and a countdown of unfinished strict dependencies per node. Ready nodes
+start at once; a node whose expression completes without waiting (sync modules, library
+functions, operators) is finished inline, so a pipeline of plain functions runs as a tight
+loop with no event loop at all. Nodes that really wait become tasks on the event loop.
+
+Failures fail only the nodes that need them; a node that needs a missing input waits, and an
+execution with waiting outputs and no failure is *suspended*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, cast
+
+from constellation import ir
+from constellation.errors import EvaluationFailure
+from constellation.evaluate import Compiled, Evaluator, step
+from constellation.execution import Event, Execution, NodeError, NodeReport, NodeState, Status
+from constellation.modules import Registry
+from constellation.policy import CallSite, Policies
+from constellation.types import json_schema, show
+from constellation.values import render
+
+Listener = Callable[[Event], None]
+
+# Node states during a run (small ints: compared in the hot loop).
+IDLE: Final = 0
+QUEUED: Final = 1
+RUNNING: Final = 2
+DONE: Final = 3
+FAILED: Final = 4
+WAITING: Final = 5
+
+_STATE_NAMES: Final[dict[int, NodeState]] = {
+    DONE: "completed",
+    FAILED: "failed",
+    WAITING: "waiting",
+    RUNNING: "running",
+    QUEUED: "running",
+}
+_PREVIEW_CHARS: Final = 120
+
+
+class _Waiting(Exception):
+    """Raised inside an expression that demands a node waiting for a missing input."""
+
+
+class _NeedsLoop(Exception):
+    """Raised inside an expression run without an event loop that demands a node needing one."""
+
+
+class _DependencyFailed(Exception):
+    """Raised inside an expression that demands a node that failed."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+class Plan:
+    """What every execution of one pipeline shares: compiled nodes and scheduling tables."""
+
+    def __init__(self, pipeline: ir.Pipeline, registry: Registry) -> None:
+        self.pipeline = pipeline
+        nodes = pipeline.nodes
+        n = len(nodes)
+        evaluator = Evaluator(pipeline, registry)
+        self.code: list[Compiled | None] = [None] * n
+        self.suspends = [False] * n
+        for i, node in enumerate(nodes):
+            if node.kind != "input":
+                self.code[i], self.suspends[i] = evaluator.node(node)
+        self.strict_dependants: list[list[int]] = [[] for _ in range(n)]
+        for i, deps in enumerate(pipeline.dep_index):
+            for d in deps:
+                self.strict_dependants[d].append(i)
+        self.output_index = [(name, pipeline.index[node_id]) for name, node_id in pipeline.outputs]
+        # The strict closure of the outputs: what every execution needs.
+        needed = [False] * n
+        stack = [i for _, i in self.output_index]
+        while stack:
+            i = stack.pop()
+            if not needed[i]:
+                needed[i] = True
+                stack.extend(pipeline.dep_index[i])
+        self.eager: tuple[bool, ...] = tuple(needed)
+        self.eager_count = sum(needed)
+        self.input_index = {node.id: i for i, node in enumerate(nodes) if node.kind == "input"}
+        self.call_sites: dict[int, CallSite] = {}
+
+    def call_site(self, e: ir.CallExpr) -> CallSite:
+        site = self.call_sites.get(id(e))
+        if site is None:
+            site = CallSite(e.function, e.version, e.options, e.line, e.column)
+            self.call_sites[id(e)] = site
+        return site
+
+
+class Run:
+    """One execution of a plan."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, object],
+        policies: Policies,
+        listeners: tuple[Listener, ...] = (),
+        execution_id: str | None = None,
+    ) -> None:
+        self.plan = plan
+        self.policies = policies
+        self.listeners = listeners
+        self.execution_id = execution_id or os.urandom(16).hex()
+        n = len(plan.pipeline.nodes)
+        self.values: list[object] = [None] * n
+        self.state = [IDLE] * n
+        self.pending = [len(d) for d in plan.pipeline.dep_index]
+        self.needed = list(plan.eager)
+        self.durations: list[float | None] = [None] * n
+        self.errors: list[NodeError] = []
+        self.causes: dict[int, str] = {}
+        self.warnings: list[str] = []
+        self.ready: deque[int] = deque()
+        self.deferred: list[int] = []
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self.waiters: dict[int, list[asyncio.Future[object]]] = {}
+        self.started = time.perf_counter()
+        self.emit("execution.started")
+        self.provide(inputs)
+
+    # ------------------------------------------------------------------ set-up
+
+    def provide(self, inputs: Mapping[str, object]) -> None:
+        """Set the inputs: given values, defaults, and the rest waiting."""
+        pipeline = self.plan.pipeline
+        for name, i in self.plan.input_index.items():
+            spec = pipeline.input_specs[name]
+            if name in inputs:
+                self.finish(i, inputs[name])
+            elif spec.has_default:
+                self.finish(i, spec.default)
+            else:
+                self.state[i] = WAITING
+        for i, needed in enumerate(self.needed):
+            if needed and self.state[i] == IDLE and self.pending[i] == 0:
+                self.state[i] = QUEUED
+                self.ready.append(i)
+
+    def call_site(self, e: ir.CallExpr) -> CallSite:
+        return self.plan.call_site(e)
+
+    def emit(self, kind: Any, node: int | None = None, **details: Any) -> None:
+        if not self.listeners:
+            return
+        node_id = None if node is None else self.plan.pipeline.nodes[node].id
+        event = Event(kind, self.execution_id, time.time(), node_id, **details)
+        for listener in self.listeners:
+            listener(event)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def drain(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Start every ready node. Without a loop, nodes that wait are deferred."""
+        code, suspends = self.plan.code, self.plan.suspends
+        ready = self.ready
+        while ready:
+            i = ready.popleft()
+            if loop is None and suspends[i]:
+                self.deferred.append(i)
+                continue
+            compiled = code[i]
+            assert compiled is not None
+            self.state[i] = RUNNING
+            if self.listeners:
+                self.emit("node.started", i)
+            begin = time.perf_counter()
+            coro = compiled.run(self, ())
+            try:
+                done, value = step(coro)
+            except _NeedsLoop:
+                self.state[i] = QUEUED
+                self.deferred.append(i)
+                continue
+            except BaseException as exc:
+                self.durations[i] = (time.perf_counter() - begin) * 1e3
+                self.settle(i, exc)
+                continue
+            if done:
+                self.durations[i] = (time.perf_counter() - begin) * 1e3
+                self.finish(i, value)
+                continue
+            if loop is None:  # pragma: no cover - suspends[] says which nodes can wait
+                raise AssertionError(f"node {self.plan.pipeline.nodes[i].id} waited off the loop")
+            task = loop.create_task(_timed(cast(Awaitable[object], value), begin))
+            self.tasks.add(task)
+            task.add_done_callback(functools.partial(self.task_done, i))
+
+    def task_done(self, i: int, task: asyncio.Future[Any]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            self.settle(i, asyncio.CancelledError())
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.settle(i, exc)
+            return
+        value, elapsed = task.result()
+        self.durations[i] = elapsed
+        self.finish(i, value)
+
+    def settle(self, i: int, exc: BaseException) -> None:
+        """A node ended with an exception: a failure, a wait, or a dependency's failure."""
+        if isinstance(exc, _Waiting):
+            self.state[i] = WAITING
+            if self.listeners:
+                self.emit("node.waiting", i)
+            self.wake(i)
+            return
+        if isinstance(exc, _DependencyFailed):
+            self.fail(i, self.causes.get(exc.index, "a dependency failed"), root=False)
+            return
+        if isinstance(exc, EvaluationFailure):
+            self.fail(i, str(exc), root=True)
+            return
+        if isinstance(exc, asyncio.CancelledError):
+            self.fail(i, "cancelled", root=True)
+            return
+        if isinstance(exc, Exception):
+            self.fail(i, f"internal error: {type(exc).__name__}: {exc}", root=True)
+            return
+        raise exc
+
+    def finish(self, i: int, value: object) -> None:
+        self.values[i] = value
+        self.state[i] = DONE
+        if self.listeners and self.plan.code[i] is not None:
+            self.emit("node.completed", i, duration_ms=self.durations[i])
+        pending, needed, state, ready = self.pending, self.needed, self.state, self.ready
+        for d in self.plan.strict_dependants[i]:
+            pending[d] -= 1
+            if pending[d] == 0 and needed[d] and state[d] == IDLE:
+                state[d] = QUEUED
+                ready.append(d)
+        if i in self.waiters:
+            for future in self.waiters.pop(i):
+                if not future.done():
+                    future.set_result(value)
+
+    def fail(self, i: int, message: str, *, root: bool) -> None:
+        pipeline = self.plan.pipeline
+        node = pipeline.nodes[i]
+        if root:
+            call = node.call
+            module = None if call is None else call.function
+            line, column = (call.line, call.column) if call is not None else (node.line, node.column)
+            self.errors.append(NodeError(node.id, module, message, line, column))
+        if self.listeners:
+            self.emit("node.failed", i, error=message)
+        # Every node that strictly needs this one fails with it, without running.
+        stack = [i]
+        while stack:
+            j = stack.pop()
+            self.state[j] = FAILED
+            self.causes[j] = message
+            self.wake(j, failed=True)
+            for d in self.plan.strict_dependants[j]:
+                if self.state[d] in (IDLE, QUEUED):
+                    stack.append(d)
+
+    def wake(self, i: int, *, failed: bool = False) -> None:
+        for future in self.waiters.pop(i, ()):
+            if not future.done():
+                future.set_exception(_DependencyFailed(i) if failed else _Waiting())
+
+    async def demand(self, i: int) -> object:
+        """The value of node ``i``, needed by a conditional position: schedule it if needed."""
+        state = self.state[i]
+        if state == DONE:
+            return self.values[i]
+        if state == FAILED:
+            raise _DependencyFailed(i)
+        if state == WAITING:
+            raise _Waiting()
+        loop = _running_loop()
+        if not self.needed[i]:
+            self.need(i)
+            # Nodes whose expressions complete at once run now, inline; the rest as tasks.
+            self.drain(loop)
+            state = self.state[i]
+            if state == DONE:
+                return self.values[i]
+            if state == FAILED:
+                raise _DependencyFailed(i)
+            if state == WAITING:
+                raise _Waiting()
+        if loop is None:
+            raise _NeedsLoop()
+        future: asyncio.Future[object] = loop.create_future()
+        self.waiters.setdefault(i, []).append(future)
+        return await future
+
+    def need(self, i: int) -> None:
+        """Mark ``i`` and its strict dependencies needed; queue those that are ready."""
+        stack = [i]
+        while stack:
+            j = stack.pop()
+            if self.needed[j]:
+                continue
+            self.needed[j] = True
+            deps = self.plan.pipeline.dep_index[j]
+            stack.extend(deps)
+            if self.state[j] == IDLE and self.pending[j] == 0:
+                self.state[j] = QUEUED
+                self.ready.append(j)
+            elif any(self.state[d] == FAILED for d in deps):
+                self.fail(j, self.causes[next(d for d in deps if self.state[d] == FAILED)], root=False)
+            elif any(self.state[d] == WAITING for d in deps):
+                self.state[j] = WAITING
+
+    def finished_without_loop(self) -> bool:
+        """Run what can run here; True when no node is left for an event loop."""
+        self.drain(None)
+        return not self.deferred
+
+    async def complete(self) -> None:
+        """Run to the end on the running loop."""
+        loop = asyncio.get_running_loop()
+        self.ready.extend(self.deferred)
+        self.deferred.clear()
+        while True:
+            self.drain(loop)
+            if not self.tasks:
+                break
+            await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+
+    # ------------------------------------------------------------------ result
+
+    def result(self) -> Execution:
+        pipeline = self.plan.pipeline
+        nodes = pipeline.nodes
+        outputs: dict[str, object] = {}
+        pending: list[str] = []
+        for name, i in self.plan.output_index:
+            if self.state[i] == DONE:
+                outputs[name] = self.values[i]
+            elif self.state[i] != FAILED:
+                pending.append(name)
+        status: Status
+        if self.errors:
+            status = "failed"
+        elif pending:
+            status = "suspended"
+        else:
+            status = "completed"
+        missing = {
+            name: show(nodes[i].type)
+            for name, i in self.plan.input_index.items()
+            if self.state[i] == WAITING and self.needed[i] and status == "suspended"
+        }
+        schema: dict[str, object] = {}
+        if missing:
+            schema = {
+                "type": "object",
+                "properties": {
+                    name: _input_schema(pipeline.input_specs[name]) for name in missing
+                },
+                "required": list(missing),
+            }
+        elapsed = (time.perf_counter() - self.started) * 1e3
+        self.emit(f"execution.{status}", duration_ms=elapsed)
+        error = None
+        if self.errors:
+            first = self.errors[0]
+            more = len(self.errors) - 1
+            error = f"{first.message} (line {first.line})" + (
+                f", and {more} more failure{'s' * (more != 1)}" if more else ""
+            )
+        return Execution(
+            execution_id=self.execution_id,
+            status=status,
+            structural_hash=pipeline.structural_hash,
+            outputs=outputs,
+            pending_outputs=tuple(pending),
+            missing_inputs=missing,
+            input_schema=schema,
+            error=error,
+            errors=tuple(self.errors),
+            nodes=tuple(self.report(i) for i in range(len(nodes))),
+            warnings=tuple(self.warnings),
+            duration_ms=elapsed,
+            output_types={name: nodes[i].type for name, i in self.plan.output_index},
+        )
+
+    def report(self, i: int) -> NodeReport:
+        node = self.plan.pipeline.nodes[i]
+        state = self.state[i]
+        name: NodeState
+        if state == IDLE:
+            name = "waiting" if self.needed[i] else "not-needed"
+        else:
+            name = _STATE_NAMES[state]
+        preview = None
+        if state == DONE:
+            preview = _preview(self.values[i], node)
+        error = self.causes.get(i) if state == FAILED else None
+        return NodeReport(node.id, node.name, node.kind, name, self.durations[i], preview, error)
+
+
+async def _timed(awaitable: Awaitable[object], begin: float) -> tuple[object, float]:
+    value = await awaitable
+    return value, (time.perf_counter() - begin) * 1e3
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _preview(value: object, node: ir.Node) -> str:
+    text = render(value, node.type)
+    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 1] + "…"
+
+
+def _input_schema(spec: ir.InputSpec) -> dict[str, object]:
+    schema = dict(json_schema(spec.type))
+    if spec.doc:
+        schema["description"] = spec.doc
+    if spec.examples:
+        schema["examples"] = list(spec.examples)
+    return schema
