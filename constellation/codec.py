@@ -9,7 +9,7 @@ two forms: JSON has no integer keys, so it travels as an array of ``[key, value]
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from constellation import types as ty
 from constellation.types import Type, show
@@ -154,3 +154,38 @@ def encode(value: object, t: Type) -> object:
                     return encode(value, member)
             return value
     return value
+
+
+def validator(t: Type) -> Callable[[object], object]:
+    """``decode`` specialised for ``t``: plain values of scalar types pass on a fast path.
+
+    The runtime checks every module result with one of these, so a module returning an
+    ``int`` where ``Int`` is declared costs a type test, not a full decode.
+    """
+    exact: type | None = {"String": str, "Boolean": bool, "Int": int, "Float": float}.get(
+        t.name if isinstance(t, ty.Prim) else ""
+    )
+    if exact is None:
+        return lambda value: decode(value, t)
+    if exact is int:
+
+        def check_int(value: object) -> object:
+            if type(value) is int and INT_MIN <= value <= INT_MAX:
+                return value
+            return decode(value, t)
+
+        return check_int
+    if exact is float:
+
+        def check_float(value: object) -> object:
+            if type(value) is float and math.isfinite(value):
+                return value
+            return decode(value, t)
+
+        return check_float
+    scalar = exact
+
+    def check_scalar(value: object) -> object:
+        return value if type(value) is scalar else decode(value, t)
+
+    return check_scalar

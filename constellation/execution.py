@@ -7,8 +7,9 @@ the CLI and the HTTP service: camelCase keys, nothing omitted (absent things are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from constellation.codec import encode
@@ -85,9 +86,18 @@ class Event:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+def _no_nodes() -> tuple[NodeReport, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
 class Execution:
-    """The result of run, execute or resume. ``outputs`` holds run-time (Python) values."""
+    """The result of run, execute or resume. ``outputs`` holds run-time (Python) values.
+
+    ``nodes`` (per-node reports with value previews) is computed on first access: most
+    callers never read it, and rendering a preview of every value costs more than a fast
+    execution itself.
+    """
 
     execution_id: str
     status: Status
@@ -99,10 +109,17 @@ class Execution:
     error: str | None = None
     errors: tuple[NodeError, ...] = ()
     resumption_count: int = 0
-    nodes: tuple[NodeReport, ...] = ()
     warnings: tuple[str, ...] = ()
     duration_ms: float = 0.0
     output_types: Mapping[str, Type] = field(default_factory=dict, repr=False, compare=False)
+    node_reports: Callable[[], tuple[NodeReport, ...]] = field(
+        default=_no_nodes, repr=False, compare=False
+    )
+
+    @cached_property
+    def nodes(self) -> tuple[NodeReport, ...]:
+        """Every node's state, duration, value preview and error."""
+        return self.node_reports()
 
     @property
     def success(self) -> bool:

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import os
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from constellation import ir
 from constellation.errors import EvaluationFailure
-from constellation.evaluate import Compiled, Evaluator, step
+from constellation.evaluate import Compiled, Evaluator, Getter, resume
 from constellation.execution import Event, Execution, NodeError, NodeReport, NodeState, Status
 from constellation.modules import Registry
 from constellation.policy import CallSite, Policies
@@ -80,6 +80,9 @@ class Plan:
         for i, node in enumerate(nodes):
             if node.kind != "input":
                 self.code[i], self.suspends[i] = evaluator.node(node)
+        # Nodes that never wait are plain function calls in the scheduler's loop.
+        self.sync: list[Getter | None] = [None if c is None else c.get for c in self.code]
+        self.rank, self.by_rank = _priority_order(pipeline)
         self.strict_dependants: list[list[int]] = [[] for _ in range(n)]
         for i, deps in enumerate(pipeline.dep_index):
             for d in deps:
@@ -97,6 +100,15 @@ class Plan:
         self.eager_count = sum(needed)
         self.input_index = {node.id: i for i, node in enumerate(nodes) if node.kind == "input"}
         self.call_sites: dict[int, CallSite] = {}
+        # When every node the outputs need is a plain function call, an execution is one
+        # pass over them in this precomputed order: no queue, no counters.
+        order = [i for i in self.by_rank if self.eager[i] and self.code[i] is not None]
+        schedule = [(i, self.sync[i]) for i in order]
+        self.schedule: tuple[tuple[int, Getter], ...] | None = (
+            tuple((i, g) for i, g in schedule if g is not None)
+            if all(g is not None for _, g in schedule)
+            else None
+        )
 
     def call_site(self, e: ir.CallExpr) -> CallSite:
         site = self.call_sites.get(id(e))
@@ -130,7 +142,7 @@ class Run:
         self.errors: list[NodeError] = []
         self.causes: dict[int, str] = {}
         self.warnings: list[str] = []
-        self.ready: deque[int] = deque()
+        self.ready: list[int] = []  # a heap of ranks (priority order)
         self.deferred: list[int] = []
         self.tasks: set[asyncio.Future[Any]] = set()
         self.waiters: dict[int, list[asyncio.Future[object]]] = {}
@@ -151,10 +163,15 @@ class Run:
                 self.finish(i, spec.default)
             else:
                 self.state[i] = WAITING
+        if self.plan.schedule is not None:
+            return
         for i, needed in enumerate(self.needed):
             if needed and self.state[i] == IDLE and self.pending[i] == 0:
-                self.state[i] = QUEUED
-                self.ready.append(i)
+                self.queue(i)
+
+    def queue(self, i: int) -> None:
+        self.state[i] = QUEUED
+        heapq.heappush(self.ready, self.plan.rank[i])
 
     def call_site(self, e: ir.CallExpr) -> CallSite:
         return self.plan.call_site(e)
@@ -171,37 +188,47 @@ class Run:
 
     def drain(self, loop: asyncio.AbstractEventLoop | None) -> None:
         """Start every ready node. Without a loop, nodes that wait are deferred."""
-        code, suspends = self.plan.code, self.plan.suspends
-        ready = self.ready
+        code, suspends, sync = self.plan.code, self.plan.suspends, self.plan.sync
+        ready, state, durations, by_rank = self.ready, self.state, self.durations, self.plan.by_rank
+        clock, finish, pop = time.perf_counter, self.finish, heapq.heappop
         while ready:
-            i = ready.popleft()
+            i = by_rank[pop(ready)]
             if loop is None and suspends[i]:
                 self.deferred.append(i)
                 continue
-            compiled = code[i]
-            assert compiled is not None
-            self.state[i] = RUNNING
+            state[i] = RUNNING
             if self.listeners:
                 self.emit("node.started", i)
-            begin = time.perf_counter()
-            coro = compiled.run(self, ())
+            begin = clock()
+            get = sync[i]
+            if get is not None:
+                try:
+                    value = get(self, ())
+                except BaseException as exc:
+                    durations[i] = (clock() - begin) * 1e3
+                    self.settle(i, exc)
+                    continue
+                durations[i] = (clock() - begin) * 1e3
+                finish(i, value)
+                continue
+            coro = code[i].run(self, ())  # type: ignore[union-attr]  # inputs are never queued
             try:
-                done, value = step(coro)
+                waiting = coro.send(None)
+            except StopIteration as stop:
+                durations[i] = (clock() - begin) * 1e3
+                finish(i, stop.value)
+                continue
             except _NeedsLoop:
-                self.state[i] = QUEUED
+                state[i] = QUEUED
                 self.deferred.append(i)
                 continue
             except BaseException as exc:
-                self.durations[i] = (time.perf_counter() - begin) * 1e3
+                durations[i] = (clock() - begin) * 1e3
                 self.settle(i, exc)
-                continue
-            if done:
-                self.durations[i] = (time.perf_counter() - begin) * 1e3
-                self.finish(i, value)
                 continue
             if loop is None:  # pragma: no cover - suspends[] says which nodes can wait
                 raise AssertionError(f"node {self.plan.pipeline.nodes[i].id} waited off the loop")
-            task = loop.create_task(_timed(cast(Awaitable[object], value), begin))
+            task = loop.create_task(_timed(resume(coro, waiting), begin))
             self.tasks.add(task)
             task.add_done_callback(functools.partial(self.task_done, i))
 
@@ -245,13 +272,14 @@ class Run:
         self.state[i] = DONE
         if self.listeners and self.plan.code[i] is not None:
             self.emit("node.completed", i, duration_ms=self.durations[i])
-        pending, needed, state, ready = self.pending, self.needed, self.state, self.ready
+        if self.plan.schedule is not None:  # the schedule knows the order: nothing to count
+            return
+        pending, needed, state = self.pending, self.needed, self.state
         for d in self.plan.strict_dependants[i]:
             pending[d] -= 1
             if pending[d] == 0 and needed[d] and state[d] == IDLE:
-                state[d] = QUEUED
-                ready.append(d)
-        if i in self.waiters:
+                self.queue(d)
+        if self.waiters and i in self.waiters:
             for future in self.waiters.pop(i):
                 if not future.done():
                     future.set_result(value)
@@ -320,22 +348,63 @@ class Run:
             deps = self.plan.pipeline.dep_index[j]
             stack.extend(deps)
             if self.state[j] == IDLE and self.pending[j] == 0:
-                self.state[j] = QUEUED
-                self.ready.append(j)
+                self.queue(j)
             elif any(self.state[d] == FAILED for d in deps):
                 self.fail(j, self.causes[next(d for d in deps if self.state[d] == FAILED)], root=False)
             elif any(self.state[d] == WAITING for d in deps):
                 self.state[j] = WAITING
 
+    def run_schedule(self, schedule: tuple[tuple[int, Getter], ...]) -> None:
+        """Run a plan of plain function calls: one pass in priority-topological order.
+
+        A node runs when it is still idle: a failure marks its dependants failed, and the
+        dependants of a missing input are marked waiting before the pass starts.
+        """
+        state, durations, clock, finish = self.state, self.durations, time.perf_counter, self.finish
+        for i, name in enumerate(self.state):
+            if name == WAITING:
+                self.block(i)
+        listeners = self.listeners
+        for i, get in schedule:
+            if state[i] != IDLE:
+                continue
+            state[i] = RUNNING
+            if listeners:
+                self.emit("node.started", i)
+            begin = clock()
+            try:
+                value = get(self, ())
+            except BaseException as exc:
+                durations[i] = (clock() - begin) * 1e3
+                self.settle(i, exc)
+                continue
+            durations[i] = (clock() - begin) * 1e3
+            finish(i, value)
+
+    def block(self, i: int) -> None:
+        """Mark what strictly needs the waiting node ``i`` as waiting too."""
+        stack = list(self.plan.strict_dependants[i])
+        while stack:
+            j = stack.pop()
+            if self.state[j] == IDLE:
+                self.state[j] = WAITING
+                stack.extend(self.plan.strict_dependants[j])
+
     def finished_without_loop(self) -> bool:
         """Run what can run here; True when no node is left for an event loop."""
+        if self.plan.schedule is not None:
+            self.run_schedule(self.plan.schedule)
+            return True
         self.drain(None)
         return not self.deferred
 
     async def complete(self) -> None:
         """Run to the end on the running loop."""
+        if self.finished_without_loop():
+            return
         loop = asyncio.get_running_loop()
-        self.ready.extend(self.deferred)
+        for i in self.deferred:
+            heapq.heappush(self.ready, self.plan.rank[i])
         self.deferred.clear()
         while True:
             self.drain(loop)
@@ -395,11 +464,14 @@ class Run:
             input_schema=schema,
             error=error,
             errors=tuple(self.errors),
-            nodes=tuple(self.report(i) for i in range(len(nodes))),
+            node_reports=self.reports,
             warnings=tuple(self.warnings),
             duration_ms=elapsed,
             output_types={name: nodes[i].type for name, i in self.plan.output_index},
         )
+
+    def reports(self) -> tuple[NodeReport, ...]:
+        return tuple(self.report(i) for i in range(len(self.plan.pipeline.nodes)))
 
     def report(self, i: int) -> NodeReport:
         node = self.plan.pipeline.nodes[i]
@@ -419,6 +491,34 @@ class Run:
 async def _timed(awaitable: Awaitable[object], begin: float) -> tuple[object, float]:
     value = await awaitable
     return value, (time.perf_counter() - begin) * 1e3
+
+
+def _priority_order(pipeline: ir.Pipeline) -> tuple[list[int], list[int]]:
+    """A topological order in which, among nodes ready together, higher priority comes first
+    (then source order): the rank of each node, and the nodes by rank (language.md §8.4)."""
+    n = len(pipeline.nodes)
+    priority = [
+        -(node.call.options.priority if node.call is not None else 50) for node in pipeline.nodes
+    ]
+    remaining = [len(deps) for deps in pipeline.dep_index]
+    users: list[list[int]] = [[] for _ in range(n)]
+    for i, deps in enumerate(pipeline.dep_index):
+        for d in deps:
+            users[d].append(i)
+    heap = [(priority[i], i) for i in range(n) if remaining[i] == 0]
+    heapq.heapify(heap)
+    by_rank: list[int] = []
+    while heap:
+        _, i = heapq.heappop(heap)
+        by_rank.append(i)
+        for u in users[i]:
+            remaining[u] -= 1
+            if remaining[u] == 0:
+                heapq.heappush(heap, (priority[u], u))
+    rank = [0] * n
+    for r, i in enumerate(by_rank):
+        rank[i] = r
+    return rank, by_rank
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
