@@ -242,8 +242,22 @@ class Evaluator:
             case ">=":
                 return self.binary(e.left, e.right, lambda a, b: a >= b)
 
+    def parts(self, exprs: Sequence[ir.Expr]) -> tuple[list[Thunk], list[Getter] | None]:
+        """Compile ``exprs``: their async forms, and their plain forms if all have one.
+
+        Each construct below has a plain form built from plain parts, so an expression with
+        nothing that waits is one ordinary function call at run time.
+        """
+        compiled = [self.compile(x) for x in exprs]
+        getters = [c.get for c in compiled]
+        plain = None if any(g is None for g in getters) else cast(list[Getter], getters)
+        return [c.run for c in compiled], plain
+
     def and_(self, e: ir.And) -> Compiled:
-        left, right = self.thunk(e.left), self.thunk(e.right)
+        (left, right), plain = self.parts((e.left, e.right))
+        if plain is not None:
+            pl, pr = plain
+            return Compiled.sync(lambda run, env: pl(run, env) and pr(run, env))
 
         async def run_(run: Any, env: Env) -> object:
             return await left(run, env) and await right(run, env)
@@ -251,7 +265,10 @@ class Evaluator:
         return Compiled(run_)
 
     def or_(self, e: ir.Or) -> Compiled:
-        left, right = self.thunk(e.left), self.thunk(e.right)
+        (left, right), plain = self.parts((e.left, e.right))
+        if plain is not None:
+            pl, pr = plain
+            return Compiled.sync(lambda run, env: pl(run, env) or pr(run, env))
 
         async def run_(run: Any, env: Env) -> object:
             return await left(run, env) or await right(run, env)
@@ -280,7 +297,10 @@ class Evaluator:
 
     def make_record(self, e: ir.MakeRecord) -> Compiled:
         names = e.names
-        parts = [self.thunk(v) for v in e.values]
+        parts, plain = self.parts(e.values)
+        if plain is not None:
+            fields = list(zip(names, plain, strict=True))
+            return Compiled.sync(lambda run, env: {n: g(run, env) for n, g in fields})
 
         async def run_(run: Any, env: Env) -> object:
             return {n: await p(run, env) for n, p in zip(names, parts, strict=True)}
@@ -288,7 +308,10 @@ class Evaluator:
         return Compiled(run_)
 
     def make_list(self, e: ir.MakeList) -> Compiled:
-        items = [self.thunk(x) for x in e.items]
+        items, plain = self.parts(e.items)
+        if plain is not None:
+            gets = plain
+            return Compiled.sync(lambda run, env: [g(run, env) for g in gets])
 
         async def run_(run: Any, env: Env) -> object:
             return [await x(run, env) for x in items]
@@ -297,7 +320,20 @@ class Evaluator:
 
     def interpolate(self, e: ir.Interpolate) -> Compiled:
         strings = e.strings
-        parts = [(self.thunk(x), t) for x, t in zip(e.exprs, e.types, strict=True)]
+        thunks, plain = self.parts(e.exprs)
+        parts = list(zip(thunks, e.types, strict=True))
+        if plain is not None:
+            pieces = list(zip(plain, e.types, strings[1:], strict=True))
+            first = strings[0]
+
+            def text(run: Any, env: Env) -> object:
+                out = [first]
+                for get, t, after in pieces:
+                    out.append(render(get(run, env), t))
+                    out.append(after)
+                return "".join(out)
+
+            return Compiled.sync(text)
 
         async def run_(run: Any, env: Env) -> object:
             out = [strings[0]]
@@ -311,7 +347,10 @@ class Evaluator:
     # ------------------------------------------------------------------ conditionals
 
     def if_(self, e: ir.IfExpr) -> Compiled:
-        cond, then, otherwise = self.thunk(e.cond), self.thunk(e.then), self.thunk(e.otherwise)
+        (cond, then, otherwise), plain = self.parts((e.cond, e.then, e.otherwise))
+        if plain is not None:
+            pc, pt, po = plain
+            return Compiled.sync(lambda run, env: pt(run, env) if pc(run, env) else po(run, env))
 
         async def run_(run: Any, env: Env) -> object:
             if await cond(run, env):
@@ -321,8 +360,21 @@ class Evaluator:
         return Compiled(run_)
 
     def branch(self, e: ir.BranchExpr) -> Compiled:
-        arms = [(self.thunk(c), self.thunk(v)) for c, v in e.arms]
-        otherwise = self.thunk(e.otherwise)
+        flat = [x for arm in e.arms for x in arm]
+        thunks, plain = self.parts((*flat, e.otherwise))
+        arms = list(zip(thunks[:-1:2], thunks[1:-1:2], strict=True))
+        otherwise = thunks[-1]
+        if plain is not None:
+            plain_arms = list(zip(plain[:-1:2], plain[1:-1:2], strict=True))
+            plain_otherwise = plain[-1]
+
+            def choose(run: Any, env: Env) -> object:
+                for cond, value in plain_arms:
+                    if cond(run, env):
+                        return value(run, env)
+                return plain_otherwise(run, env)
+
+            return Compiled.sync(choose)
 
         async def run_(run: Any, env: Env) -> object:
             for cond, value in arms:
@@ -333,7 +385,10 @@ class Evaluator:
         return Compiled(run_)
 
     def when(self, e: ir.WhenExpr) -> Compiled:
-        value, cond = self.thunk(e.value), self.thunk(e.cond)
+        (value, cond), plain = self.parts((e.value, e.cond))
+        if plain is not None:
+            pv, pc = plain
+            return Compiled.sync(lambda run, env: pv(run, env) if pc(run, env) else None)
 
         async def run_(run: Any, env: Env) -> object:
             return await value(run, env) if await cond(run, env) else None
@@ -341,7 +396,15 @@ class Evaluator:
         return Compiled(run_)
 
     def coalesce(self, e: ir.CoalesceExpr) -> Compiled:
-        left, right = self.thunk(e.left), self.thunk(e.right)
+        (left, right), plain = self.parts((e.left, e.right))
+        if plain is not None:
+            pl, pr = plain
+
+            def coalesce(run: Any, env: Env) -> object:
+                value = pl(run, env)
+                return pr(run, env) if value is None else value
+
+            return Compiled.sync(coalesce)
 
         async def run_(run: Any, env: Env) -> object:
             value = await left(run, env)
@@ -350,8 +413,22 @@ class Evaluator:
         return Compiled(run_)
 
     def match(self, e: ir.MatchExpr) -> Compiled:
-        subject = self.thunk(e.subject)
-        cases = [(_pattern(c.pattern), self.thunk(c.body)) for c in e.cases]
+        thunks, plain = self.parts((e.subject, *(c.body for c in e.cases)))
+        subject = thunks[0]
+        patterns = [_pattern(c.pattern) for c in e.cases]
+        cases = list(zip(patterns, thunks[1:], strict=True))
+        if plain is not None:
+            plain_subject = plain[0]
+            plain_cases = list(zip(patterns, plain[1:], strict=True))
+
+            def select(run: Any, env: Env) -> object:
+                value = plain_subject(run, env)
+                for matches, body in plain_cases:
+                    if matches(value):
+                        return body(run, (*env, value))
+                raise EvaluationFailure("match: no case matches the value")
+
+            return Compiled.sync(select)
 
         async def run_(run: Any, env: Env) -> object:
             value = await subject(run, env)
@@ -366,7 +443,10 @@ class Evaluator:
         return Compiled(run_)
 
     def higher_order(self, e: ir.HigherOrder) -> Compiled:
-        items, body, kind = self.thunk(e.items), self.thunk(e.body), e.kind
+        (items, body), plain = self.parts((e.items, e.body))
+        kind = e.kind
+        if plain is not None:
+            return Compiled.sync(_plain_higher_order(kind, *plain))
 
         if kind in ("all", "any"):
             want = kind == "any"
@@ -663,6 +743,25 @@ def _pattern(p: ir.Pattern) -> Callable[[object], bool]:
             return lambda value: conforms(value, target)
         case ir.FieldsPattern(names=names):
             return lambda value: isinstance(value, dict) and all(n in value for n in names)
+
+
+def _plain_higher_order(kind: str, items: Getter, body: Getter) -> Getter:
+    """map / filter / all / any over a body that never waits."""
+    if kind == "map":
+        return lambda run, env: [body(run, (*env, x)) for x in cast(list[object], items(run, env))]
+    if kind == "filter":
+        return lambda run, env: [
+            x for x in cast(list[object], items(run, env)) if body(run, (*env, x))
+        ]
+    want = kind == "any"
+
+    def decide(run: Any, env: Env) -> object:
+        for x in cast(list[object], items(run, env)):
+            if bool(body(run, (*env, x))) is want:
+                return want
+        return not want
+
+    return decide
 
 
 async def _concurrently(coros: list[Coroutine[Any, Any, object]]) -> list[object]:
