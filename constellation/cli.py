@@ -1,12 +1,14 @@
-"""The ``constellation`` command (engine.md §7). This piece: ``check`` and ``dot``.
+"""The ``constellation`` command (engine.md §7): ``run``, ``check`` and ``dot``.
 
-Exit codes: 0 success, 1 compile errors found by ``check``, 2 usage or compile errors.
+Exit codes: ``run`` 0 completed, 3 suspended, 1 failed; ``check`` 1 when a file has errors;
+2 for usage, input and compile errors (diagnostics on stderr with caret excerpts).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import importlib.util
 import sys
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ from constellation.source import Source
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_SUSPENDED = 3
 
 
 class UsageError(Exception):
@@ -80,6 +83,42 @@ def cmd_check(args: argparse.Namespace, engine: Engine) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, object]:
+    """``--inputs JSON|@file.json`` first, then each ``-i NAME=VALUE`` (JSON when it parses)."""
+    values: dict[str, object] = {}
+    if inputs_json is not None:
+        text = inputs_json
+        if text.startswith("@"):
+            try:
+                text = Path(text[1:]).read_text(encoding="utf-8")
+            except OSError as err:
+                raise UsageError(f"--inputs: cannot read '{text[1:]}': {err.strerror}") from err
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"--inputs is not valid JSON: {err.msg} at line {err.lineno}") from err
+        if not isinstance(loaded, dict):
+            raise UsageError("--inputs must be a JSON object of input names to values")
+        values.update(loaded)
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"-i expects NAME=VALUE, got '{pair}'")
+        try:
+            values[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[name] = raw
+    return values
+
+
+def cmd_run(args: argparse.Namespace, engine: Engine) -> int:
+    source = read_source(args.file)
+    inputs = parse_inputs(args.input, args.inputs)
+    result = engine.run(source, inputs)
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    return {"completed": EXIT_OK, "suspended": EXIT_SUSPENDED, "failed": EXIT_FAILED}[result.status]
+
+
 def cmd_dot(args: argparse.Namespace, engine: Engine) -> int:
     pipeline = engine.compile(read_source(args.file))
     sys.stdout.write(pipeline.to_dot())
@@ -100,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="MOD",
             help="an importable module or a .py file whose @module functions to register",
         )
+
+    run = sub.add_parser("run", help="compile and execute a pipeline; print the result JSON")
+    run.add_argument("file", metavar="FILE.cst")
+    run.add_argument(
+        "-i",
+        dest="input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an input; VALUE is parsed as JSON when it parses, else taken as a string",
+    )
+    run.add_argument("--inputs", metavar="JSON|@file.json", help="inputs as one JSON object")
+    modules_option(run)
+    run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="report diagnostics; exit 1 on errors")
     check.add_argument("files", nargs="+", metavar="FILE.cst")

@@ -98,6 +98,13 @@ class Plan:
                 stack.extend(pipeline.dep_index[i])
         self.eager: tuple[bool, ...] = tuple(needed)
         self.eager_count = sum(needed)
+        # `lazy` calls (§8.4) start only once a consumer has all its other operands.
+        self.lazy = [node.call is not None and node.call.options.lazy for node in nodes]
+        self.lazy_deps = [[d for d in deps if self.lazy[d]] for deps in pipeline.dep_index]
+        self.eager_deps = [
+            len(deps) - len(lazy)
+            for deps, lazy in zip(pipeline.dep_index, self.lazy_deps, strict=True)
+        ]
         self.input_index = {node.id: i for i, node in enumerate(nodes) if node.kind == "input"}
         self.call_sites: dict[int, CallSite] = {}
         # When every node the outputs need is a plain function call, an execution is one
@@ -106,7 +113,7 @@ class Plan:
         schedule = [(i, self.sync[i]) for i in order]
         self.schedule: tuple[tuple[int, Getter], ...] | None = (
             tuple((i, g) for i, g in schedule if g is not None)
-            if all(g is not None for _, g in schedule)
+            if all(g is not None for _, g in schedule) and not any(self.lazy)
             else None
         )
 
@@ -137,6 +144,8 @@ class Run:
         self.values: list[object] = [None] * n
         self.state = [IDLE] * n
         self.pending = [len(d) for d in plan.pipeline.dep_index]
+        self.pending_eager = list(plan.eager_deps)
+        self.activated = [not lazy for lazy in plan.lazy]
         self.needed = list(plan.eager)
         self.durations: list[float | None] = [None] * n
         self.errors: list[NodeError] = []
@@ -165,9 +174,22 @@ class Run:
                 self.state[i] = WAITING
         if self.plan.schedule is not None:
             return
+        for _, i in self.plan.output_index:
+            self.activated[i] = True
         for i, needed in enumerate(self.needed):
-            if needed and self.state[i] == IDLE and self.pending[i] == 0:
+            if needed and self.pending_eager[i] == 0:
+                self.activate(i)
+        for i, needed in enumerate(self.needed):
+            if needed and self.state[i] == IDLE and self.pending[i] == 0 and self.activated[i]:
                 self.queue(i)
+
+    def activate(self, consumer: int) -> None:
+        """The consumer has its other operands: let its lazy calls start (§8.4)."""
+        for d in self.plan.lazy_deps[consumer]:
+            if not self.activated[d]:
+                self.activated[d] = True
+                if self.state[d] == IDLE and self.pending[d] == 0 and self.needed[d]:
+                    self.queue(d)
 
     def queue(self, i: int) -> None:
         self.state[i] = QUEUED
@@ -274,10 +296,15 @@ class Run:
             self.emit("node.completed", i, duration_ms=self.durations[i])
         if self.plan.schedule is not None:  # the schedule knows the order: nothing to count
             return
-        pending, needed, state = self.pending, self.needed, self.state
+        pending, needed, state, activated = self.pending, self.needed, self.state, self.activated
+        eager = not self.plan.lazy[i]
         for d in self.plan.strict_dependants[i]:
             pending[d] -= 1
-            if pending[d] == 0 and needed[d] and state[d] == IDLE:
+            if eager:
+                self.pending_eager[d] -= 1
+                if self.pending_eager[d] == 0 and needed[d]:
+                    self.activate(d)
+            if pending[d] == 0 and needed[d] and state[d] == IDLE and activated[d]:
                 self.queue(d)
         if self.waiters and i in self.waiters:
             for future in self.waiters.pop(i):
@@ -290,7 +317,9 @@ class Run:
         if root:
             call = node.call
             module = None if call is None else call.function
-            line, column = (call.line, call.column) if call is not None else (node.line, node.column)
+            line, column = (
+                (call.line, call.column) if call is not None else (node.line, node.column)
+            )
             self.errors.append(NodeError(node.id, module, message, line, column))
         if self.listeners:
             self.emit("node.failed", i, error=message)
@@ -347,10 +376,13 @@ class Run:
             self.needed[j] = True
             deps = self.plan.pipeline.dep_index[j]
             stack.extend(deps)
+            self.activated[j] = True  # demanded: its consumer is ready for it
             if self.state[j] == IDLE and self.pending[j] == 0:
                 self.queue(j)
             elif any(self.state[d] == FAILED for d in deps):
-                self.fail(j, self.causes[next(d for d in deps if self.state[d] == FAILED)], root=False)
+                self.fail(
+                    j, self.causes[next(d for d in deps if self.state[d] == FAILED)], root=False
+                )
             elif any(self.state[d] == WAITING for d in deps):
                 self.state[j] = WAITING
 
@@ -440,9 +472,7 @@ class Run:
         if missing:
             schema = {
                 "type": "object",
-                "properties": {
-                    name: _input_schema(pipeline.input_specs[name]) for name in missing
-                },
+                "properties": {name: _input_schema(pipeline.input_specs[name]) for name in missing},
                 "required": list(missing),
             }
         elapsed = (time.perf_counter() - self.started) * 1e3

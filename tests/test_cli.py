@@ -64,3 +64,26 @@ def test_missing_file_and_bad_modules(tmp_path: Path) -> None:
     result = run("check", "--modules", "no_such_mod_xyz", "nope.cst", cwd=tmp_path)
     assert result.returncode == 2
     assert "--modules: cannot import 'no_such_mod_xyz'" in result.stderr
+
+
+def test_run_prints_the_result_and_exits_by_status(tmp_path: Path) -> None:
+    """run prints the result JSON; exit 0 completed, 3 suspended, 1 failed, 2 bad input."""
+    import json
+
+    (tmp_path / "mods.py").write_text(MODULES)
+    (tmp_path / "p.cst").write_text(
+        "in t: String\nin n: Int\nu = Uppercase(t)\nq = 10 / n\nout u\nout q\n"
+    )
+    done = run("run", "--modules", "mods.py", "p.cst", "-i", "t=hi", "-i", "n=2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert (body["status"], body["outputs"]) == ("completed", {"u": "HI", "q": 5})
+    waiting = run("run", "--modules", "mods.py", "p.cst", "--inputs", '{"t": "x"}', cwd=tmp_path)
+    assert waiting.returncode == 3
+    assert json.loads(waiting.stdout)["missingInputs"] == {"n": "Int"}
+    failed = run("run", "--modules", "mods.py", "p.cst", "-i", "t=x", "-i", "n=0", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["errors"][0]["message"] == "division by zero"
+    bad = run("run", "--modules", "mods.py", "p.cst", "-i", "n=two", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "Input 'n': expected Int, got String \"two\"" in bad.stderr

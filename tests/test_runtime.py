@@ -354,3 +354,51 @@ def test_sync_modules_run_in_the_calling_thread(engine: Engine) -> None:
     e.run("in n: Int\nx = Where(n)\nout x\n", {"n": 1})
     assert threads == [threading.current_thread().name]
     e.close()
+
+
+def test_lazy_call_waits_for_its_consumer(calls: dict[str, int]) -> None:
+    """A lazy call whose consumer waits for a missing input has not run at suspension."""
+    reg = Registry()
+
+    @reg.module
+    def Expensive(x: int) -> int:
+        calls["Expensive"] = calls.get("Expensive", 0) + 1
+        return x * 10
+
+    @reg.module
+    def Eager(x: int) -> int:
+        calls["Eager"] = calls.get("Eager", 0) + 1
+        return x * 10
+
+    engine = Engine(reg)
+    src = "in a: Int\nin b: Int\nx = Expensive(a) with lazy\ny = Eager(a)\nz = x + b\nw = y + b\nout z\nout w\n"
+    result = engine.run(src, {"a": 1})
+    assert result.status == "suspended"
+    assert calls == {"Eager": 1}
+    done = engine.run(src, {"a": 1, "b": 2})
+    assert done.outputs == {"z": 12, "w": 12}
+    assert calls == {"Eager": 2, "Expensive": 1}
+    engine.close()
+
+
+def test_priority_orders_nodes_that_are_ready_together() -> None:
+    """Calls ready at the same time start in priority order, then source order."""
+    reg = Registry()
+    order: list[str] = []
+
+    @reg.module
+    def Note(label: str) -> str:
+        order.append(label)
+        return label
+
+    engine = Engine(reg)
+    src = (
+        'a = Note("low") with priority: low\n'
+        'b = Note("normal")\n'
+        'c = Note("critical") with priority: critical\n'
+        'd = Note("high") with priority: 80\n'
+        "out a\nout b\nout c\nout d\n"
+    )
+    engine.run(src)
+    assert order == ["critical", "high", "normal", "low"]
+    engine.close()
