@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import importlib.util
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path

@@ -100,8 +100,9 @@ class Engine:
         return run.result()
 
     def _start(self, pipeline: Pipeline, inputs: Mapping[str, object] | None) -> Run:
-        values = validate_inputs(pipeline, inputs or {})
-        return Run(self.plan(pipeline), values, self.policies, self._listeners)
+        plan = self.plan(pipeline)
+        values = validate_inputs(pipeline, inputs or {}, validators=plan.validators)
+        return Run(plan, values, self.policies, self._listeners)
 
     def plan(self, pipeline: Pipeline) -> Plan:
         """The execution plan of ``pipeline`` (compiled once per registry revision)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from constellation.codec import DecodeError, decode
 from constellation.errors import InputError
@@ -12,12 +12,18 @@ from constellation.types import show
 
 
 def validate_inputs(
-    pipeline: Pipeline, given: Mapping[str, object], *, already: Mapping[str, object] = {}
+    pipeline: Pipeline,
+    given: Mapping[str, object],
+    *,
+    already: Mapping[str, object] = {},
+    validators: Mapping[str, Callable[[object], object]] | None = None,
 ) -> dict[str, object]:
     """The given inputs as run-time values; InputError names the first bad one and says why.
 
     Values are JSON-like (``json.loads`` output, or Python values of the same shapes).
     ``already`` are inputs an execution has (for resume: giving one again is an error).
+    ``validators`` (``codec.validator`` per input, precomputed by a plan) are a faster
+    ``decode``.
     """
     specs = pipeline.input_specs
     values: dict[str, object] = {}
@@ -34,7 +40,9 @@ def validate_inputs(
         if name in already:
             raise InputError(f"Input '{name}' was already provided; it cannot be given again")
         try:
-            values[name] = decode(value, spec.type)
+            values[name] = (
+                validators[name](value) if validators is not None else decode(value, spec.type)
+            )
         except DecodeError as err:
             where = f" at {err.path}" if err.path else ""
             detail = str(err).split(": ", 1)[1] if err.path else str(err)

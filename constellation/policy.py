@@ -16,9 +16,10 @@ must run in a worker thread or under a timeout, to one :class:`Policies` per eng
    in-memory store of this engine). An unexpired entry is the result; no attempt is made.
 2. **Attempts**, at most ``retry + 1``. Before each: a ``throttle`` token (a token bucket per
    (module, count, per)), then a ``concurrency`` slot (a semaphore per (module, n)). The
-   attempt calls ``attempt()`` — on the event loop, or in a worker thread when ``in_thread``
-   or when a sync module has a ``timeout`` — limited by ``timeout`` (the waiting does not
-   count), then ``check(result)``. Between failed attempts it waits the backoff delay.
+   attempt calls ``attempt()`` — on the event loop (awaiting its result when ``is_async``),
+   or in a worker thread when a sync module has ``in_thread`` or a ``timeout`` — limited by
+   ``timeout`` (the waiting does not count), then ``check(result)``. Between failed attempts
+   it waits the backoff delay.
 3. **Success** stores the checked value in the cache and returns it.
 
 **Fallback and on_error are the caller's.** When every attempt failed, ``call`` raises
@@ -46,6 +47,12 @@ highest ``priority`` first, equal priorities in arrival order (§8.4). Every wai
 backoff delays, throttle refills, timeouts — goes through the injected :class:`Clock`, so a
 test clock drives them deterministically. A worker thread's slot is held until the thread
 really ends, even when a timeout has already discarded its result.
+
+Cost: what depends only on the site (names, delays, its cache store, bucket and semaphore,
+its counters) is prepared once per (Policies, site) and remembered on the ``CallSite``; a
+call with only ``retry`` that succeeds adds a fraction of a microsecond to the module call.
+An async attempt under a timeout runs as its own task (about 10 µs more); with the real
+clock the timeout is a loop timer, with any other clock a task sleeping on that clock.
 
 The waiting structures belong to the event loop that uses them: a ``Policies`` serves one
 event loop at a time (the engine's). Cached values are shared, not copied: callers must not
@@ -568,24 +575,35 @@ class Policies:
     async def _race(self, work: asyncio.Future[object], seconds: float) -> object:
         """``work``'s result, or :class:`_TimedOut` once ``seconds`` pass on the clock.
 
-        On expiry ``work`` is cancelled (a task is cancelled and awaited, a thread's result
-        is dropped); if both finish together, the result wins.
+        On expiry ``work`` is cancelled: a task is cancelled and awaited until it ends, a
+        thread's future is dropped (the thread runs on, its result unused). If ``work`` ends
+        before the alarm goes off, its outcome stands.
         """
-        timer = asyncio.ensure_future(self.clock.sleep(seconds))
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = work.cancel()  # false when work already ended: its outcome wins
+
+        loop = asyncio.get_running_loop()
+        alarm: asyncio.TimerHandle | asyncio.Task[None]
+        if type(self.clock) is SystemClock:
+            # The real clock can use the loop's own timer: far cheaper than a sleeping task.
+            alarm = loop.call_later(seconds, expire)
+        else:
+            alarm = loop.create_task(_alarm(self.clock, seconds, expire))
         try:
-            await asyncio.wait((work, timer), return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            timer.cancel()
-            work.cancel()
-            work.add_done_callback(_consume)
+            return await work
+        except asyncio.CancelledError:
+            if expired and not _cancelling():
+                raise _TimedOut from None
+            raise  # the call itself was cancelled: work was cancelled with it
+        except Exception:
+            if expired:  # the module raised something else on its way out: still a timeout
+                raise _TimedOut from None
             raise
-        if work.done():
-            timer.cancel()
-            return work.result()
-        work.cancel()
-        await asyncio.wait((work,))
-        _consume(work)
-        raise _TimedOut
+        finally:
+            alarm.cancel()
 
     # ------------------------------------------------------------------ shared state
 
@@ -679,7 +697,12 @@ def _release_from_thread(
         slots.free += 1
 
 
-def _consume(work: asyncio.Future[object]) -> None:
-    """Mark an abandoned attempt's outcome as seen (no "exception was never retrieved")."""
-    if work.done() and not work.cancelled():
-        work.exception()
+async def _alarm(clock: Clock, seconds: float, expire: Callable[[], None]) -> None:
+    await clock.sleep(seconds)
+    expire()
+
+
+def _cancelling() -> bool:
+    """Whether the current task has been asked to cancel (not just a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

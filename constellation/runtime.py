@@ -20,9 +20,11 @@ import heapq
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from constellation import ir
+from constellation.codec import validator
 from constellation.errors import EvaluationFailure
 from constellation.evaluate import Compiled, Evaluator, Getter, resume
 from constellation.execution import Event, Execution, NodeError, NodeReport, NodeState, Status
@@ -88,6 +90,10 @@ class Plan:
             for d in deps:
                 self.strict_dependants[d].append(i)
         self.output_index = [(name, pipeline.index[node_id]) for name, node_id in pipeline.outputs]
+        self.output_types = MappingProxyType(
+            {name: nodes[i].type for name, i in self.output_index}
+        )
+        self.validators = {spec.name: validator(spec.type) for spec in pipeline.inputs}
         # The strict closure of the outputs: what every execution needs.
         needed = [False] * n
         stack = [i for _, i in self.output_index]
@@ -96,7 +102,7 @@ class Plan:
             if not needed[i]:
                 needed[i] = True
                 stack.extend(pipeline.dep_index[i])
-        self.eager: tuple[bool, ...] = tuple(needed)
+        self.eager: list[bool] = needed
         self.eager_count = sum(needed)
         # `lazy` calls (§8.4) start only once a consumer has all its other operands.
         self.lazy = [node.call is not None and node.call.options.lazy for node in nodes]
@@ -143,10 +149,14 @@ class Run:
         n = len(plan.pipeline.nodes)
         self.values: list[object] = [None] * n
         self.state = [IDLE] * n
-        self.pending = [len(d) for d in plan.pipeline.dep_index]
-        self.pending_eager = list(plan.eager_deps)
-        self.activated = [not lazy for lazy in plan.lazy]
-        self.needed = list(plan.eager)
+        if plan.schedule is None:
+            self.pending = [len(d) for d in plan.pipeline.dep_index]
+            self.pending_eager = list(plan.eager_deps)
+            self.activated = [not lazy for lazy in plan.lazy]
+            self.needed = list(plan.eager)
+        else:
+            # A scheduled run neither counts nor demands: it only reads what is needed.
+            self.needed = plan.eager
         self.durations: list[float | None] = [None] * n
         self.errors: list[NodeError] = []
         self.causes: dict[int, str] = {}
@@ -156,7 +166,9 @@ class Run:
         self.tasks: set[asyncio.Future[Any]] = set()
         self.waiters: dict[int, list[asyncio.Future[object]]] = {}
         self.started = time.perf_counter()
-        self.emit("execution.started")
+        self.any_missing = False
+        if listeners:
+            self.emit("execution.started")
         self.provide(inputs)
 
     # ------------------------------------------------------------------ set-up
@@ -172,6 +184,7 @@ class Run:
                 self.finish(i, spec.default)
             else:
                 self.state[i] = WAITING
+                self.any_missing = True
         if self.plan.schedule is not None:
             return
         for _, i in self.plan.output_index:
@@ -393,9 +406,10 @@ class Run:
         dependants of a missing input are marked waiting before the pass starts.
         """
         state, durations, clock, finish = self.state, self.durations, time.perf_counter, self.finish
-        for i, name in enumerate(self.state):
-            if name == WAITING:
-                self.block(i)
+        if self.any_missing:
+            for i, name in enumerate(self.state):
+                if name == WAITING:
+                    self.block(i)
         listeners = self.listeners
         for i, get in schedule:
             if state[i] != IDLE:
@@ -463,11 +477,13 @@ class Run:
             status = "suspended"
         else:
             status = "completed"
-        missing = {
-            name: show(nodes[i].type)
-            for name, i in self.plan.input_index.items()
-            if self.state[i] == WAITING and self.needed[i] and status == "suspended"
-        }
+        missing: dict[str, str] = {}
+        if status == "suspended":
+            missing = {
+                name: show(nodes[i].type)
+                for name, i in self.plan.input_index.items()
+                if self.state[i] == WAITING and self.needed[i]
+            }
         schema: dict[str, object] = {}
         if missing:
             schema = {
@@ -476,7 +492,8 @@ class Run:
                 "required": list(missing),
             }
         elapsed = (time.perf_counter() - self.started) * 1e3
-        self.emit(f"execution.{status}", duration_ms=elapsed)
+        if self.listeners:
+            self.emit(f"execution.{status}", duration_ms=elapsed)
         error = None
         if self.errors:
             first = self.errors[0]
@@ -497,7 +514,7 @@ class Run:
             node_reports=self.reports,
             warnings=tuple(self.warnings),
             duration_ms=elapsed,
-            output_types={name: nodes[i].type for name, i in self.plan.output_index},
+            output_types=self.plan.output_types,
         )
 
     def reports(self) -> tuple[NodeReport, ...]:

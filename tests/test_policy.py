@@ -113,6 +113,12 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition never held")
 
 
+def attempts(policies: Policies, module: str) -> int:
+    """Attempts started so far for ``module`` (0 before its first call)."""
+    stats = policies.stats().get(module)
+    return 0 if stats is None else stats.attempts
+
+
 class Script:
     """A module whose successive attempts raise or return as scripted."""
 
@@ -223,9 +229,7 @@ def test_retry_stops_at_the_first_success() -> None:
     with Policies(AutoClock()) as policies:
         assert run(call(policies, site(retry=5), module)) == "ok"
     assert module.calls == 3
-    assert policies.stats()["users.fetch"] == ModuleStats(
-        calls=1, attempts=3, failed_attempts=2
-    )
+    assert policies.stats()["users.fetch"] == ModuleStats(calls=1, attempts=3, failed_attempts=2)
 
 
 def test_a_single_failed_attempt_reports_the_module_message() -> None:
@@ -341,18 +345,18 @@ def test_a_cancelled_error_raised_by_the_module_propagates() -> None:
 def test_cancelling_a_running_attempt_propagates_without_retry() -> None:
     """Cancelling the call while its async attempt runs cancels it; nothing is retried."""
     started = asyncio.Event
-    attempts: list[str] = []
+    events: list[str] = []
 
     async def go() -> None:
         begun, never = started(), started()
 
         async def module() -> object:
-            attempts.append("start")
+            events.append("start")
             begun.set()
             try:
                 await never.wait()
             except asyncio.CancelledError:
-                attempts.append("cancelled")
+                events.append("cancelled")
                 raise
             return "unreachable"
 
@@ -362,10 +366,10 @@ def test_cancelling_a_running_attempt_propagates_without_retry() -> None:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            assert policies.stats()["users.fetch"].attempts == 1
+            assert attempts(policies, "users.fetch") == 1
 
     run(go())
-    assert attempts == ["start", "cancelled"]
+    assert events == ["start", "cancelled"]
 
 
 def test_cancelling_during_the_backoff_wait_stops_the_retries() -> None:
@@ -549,6 +553,106 @@ def test_cancelling_a_call_under_a_timeout_cancels_the_attempt_and_the_timer() -
     assert events == ["cancelled"]
 
 
+def test_a_module_raising_while_being_cancelled_still_timed_out() -> None:
+    """An attempt that answers its timeout's cancellation with another error timed out."""
+
+    async def go() -> CallFailure:
+        clock = ManualClock()
+        never = asyncio.Event()
+
+        async def module() -> object:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                raise RuntimeError("cleanup failed") from None
+            return "late"
+
+        with Policies(clock) as policies:
+            task = asyncio.create_task(call(policies, site(timeout=100), module, is_async=True))
+            await clock.sleepers(1)
+            clock.advance(0.1)
+            with pytest.raises(CallFailure) as info:
+                await task
+        return info.value
+
+    assert str(run(go())) == "fetch timed out after 100ms"
+
+
+@pytest.mark.parametrize("mode", ["async", "thread"])
+def test_the_system_clock_times_attempts_out_with_the_loop_timer(mode: str) -> None:
+    """On the real clock a tiny timeout expires an attempt that never ends by itself."""
+    release = threading.Event()
+    events: list[str] = []
+
+    def blocked() -> object:
+        release.wait()
+        return "late"
+
+    async def go() -> CallFailure:
+        never = asyncio.Event()
+
+        async def module() -> object:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                events.append("cancelled")
+                raise
+            return "late"
+
+        with Policies() as policies:
+            try:
+                with pytest.raises(CallFailure) as info:
+                    await call(
+                        policies,
+                        site(retry=1, timeout=1),
+                        module if mode == "async" else blocked,
+                        is_async=mode == "async",
+                    )
+            finally:
+                release.set()
+        return info.value
+
+    failure = run(go())
+    assert str(failure) == "fetch failed after 2 attempts: fetch timed out after 1ms"
+    assert events == (["cancelled", "cancelled"] if mode == "async" else [])
+
+
+def test_the_system_clock_lets_quick_attempts_finish_and_calls_be_cancelled() -> None:
+    """A real timeout that does not expire leaves the result alone, and outside cancellation
+    still reaches the attempt."""
+    events: list[str] = []
+
+    async def go() -> object:
+        begun, never = asyncio.Event(), asyncio.Event()
+
+        async def quick() -> object:
+            return "fast"
+
+        async def stuck() -> object:
+            begun.set()
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                events.append("cancelled")
+                raise
+            return "late"
+
+        with Policies() as policies:
+            value = await call(policies, site(timeout=60_000), quick, is_async=True)
+            task = asyncio.create_task(
+                call(policies, site(retry=2, timeout=60_000), stuck, is_async=True)
+            )
+            await begun.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert attempts(policies, "users.fetch") == 2
+        return value
+
+    assert run(go()) == "fast"
+    assert events == ["cancelled"]
+
+
 def test_waiting_for_a_slot_does_not_count_against_the_timeout() -> None:
     """The timer of an attempt starts only once it holds its concurrency slot."""
 
@@ -568,7 +672,7 @@ def test_waiting_for_a_slot_does_not_count_against_the_timeout() -> None:
             first = asyncio.create_task(call(policies, where, module(0), is_async=True))
             await clock.sleepers(1)
             second = asyncio.create_task(call(policies, where, module(1), is_async=True))
-            await until(lambda: policies.stats()["users.fetch"].attempts == 2)
+            await until(lambda: attempts(policies, "users.fetch") == 2)
             assert clock.pending == 1  # the waiting call has no timer yet
             clock.advance(0.5)
             gates[0].set()
@@ -587,11 +691,9 @@ def test_waiting_for_a_slot_does_not_count_against_the_timeout() -> None:
 def test_a_sync_module_with_a_timeout_runs_in_a_thread_and_is_abandoned() -> None:
     """A sync attempt past its timeout fails the call; its thread's result is discarded."""
     release = threading.Event()
-    entered = threading.Event()
     finished: list[object] = []
 
     def module() -> object:
-        entered.set()
         release.wait()
         finished.append(threading.get_ident())
         return "late"
@@ -604,7 +706,6 @@ def test_a_sync_module_with_a_timeout_runs_in_a_thread_and_is_abandoned() -> Non
             clock.advance(3)
             with pytest.raises(CallFailure) as info:
                 await task
-            assert entered.is_set()
             assert finished == []  # the thread is still blocked: the call did not wait for it
             release.set()
         return info.value
@@ -638,7 +739,7 @@ def test_a_timed_out_thread_keeps_its_worker_until_it_ends() -> None:
             with pytest.raises(CallFailure):
                 await stuck
             follower = asyncio.create_task(call(policies, site("other"), quick, in_thread=True))
-            await until(lambda: policies.stats()["other"].attempts == 1)
+            await until(lambda: attempts(policies, "other") == 1)
             await asyncio.sleep(0)
             assert order == []
             release.set()
@@ -655,7 +756,7 @@ def test_blocking_modules_run_in_a_worker_thread() -> None:
         return threading.get_ident()
 
     async def go() -> list[object]:
-        with Policies(AutoClock()) as policies:
+        with Policies(ManualClock()) as policies:
             return [
                 await call(policies, site(), module, in_thread=True),
                 await call(policies, site(retry=2), module, in_thread=True),
@@ -872,7 +973,7 @@ def test_throttle_waiters_are_served_by_priority() -> None:
                 )
                 for label, p in (("low", 20), ("high-a", 80), ("normal", 50), ("high-b", 80))
             ]
-            await until(lambda: policies.stats()["users.fetch"].attempts == 5)
+            await until(lambda: attempts(policies, "users.fetch") == 5)
             for _ in tasks:
                 await clock.sleepers(1)
                 clock.advance(1)
@@ -927,12 +1028,10 @@ def test_concurrency_limits_simultaneous_attempts() -> None:
 
         with Policies(AutoClock()) as policies:
             tasks = [
-                asyncio.create_task(
-                    call(policies, site(concurrency=2), module(i), is_async=True)
-                )
+                asyncio.create_task(call(policies, site(concurrency=2), module(i), is_async=True))
                 for i in range(5)
             ]
-            await until(lambda: policies.stats()["users.fetch"].attempts == 5)
+            await until(lambda: attempts(policies, "users.fetch") == 5)
             assert running == 2
             for gate in gates:
                 gate.set()
@@ -957,13 +1056,9 @@ def test_concurrency_slots_are_shared_by_equal_sites_and_keyed_by_limit() -> Non
             return "quick"
 
         with Policies(AutoClock()) as policies:
-            holder = asyncio.create_task(
-                call(policies, site(concurrency=1), hold, is_async=True)
-            )
-            await until(lambda: policies.stats()["users.fetch"].attempts == 1)
-            blocked = asyncio.create_task(
-                call(policies, site(concurrency=1), quick, is_async=True)
-            )
+            holder = asyncio.create_task(call(policies, site(concurrency=1), hold, is_async=True))
+            await until(lambda: attempts(policies, "users.fetch") == 1)
+            blocked = asyncio.create_task(call(policies, site(concurrency=1), quick, is_async=True))
             free = asyncio.create_task(call(policies, site(concurrency=3), quick, is_async=True))
             await until(free.done)
             was_blocked = not blocked.done()
@@ -1012,14 +1107,10 @@ def test_concurrency_waiters_are_served_by_priority() -> None:
             return attempt
 
         with Policies(AutoClock()) as policies:
-            holder = asyncio.create_task(
-                call(policies, site(concurrency=1), hold, is_async=True)
-            )
-            await until(lambda: policies.stats()["users.fetch"].attempts == 1)
+            holder = asyncio.create_task(call(policies, site(concurrency=1), hold, is_async=True))
+            await until(lambda: attempts(policies, "users.fetch") == 1)
             tasks = [
-                asyncio.create_task(
-                    call(policies, site(concurrency=1, priority=p), module(label))
-                )
+                asyncio.create_task(call(policies, site(concurrency=1, priority=p), module(label)))
                 for label, p in (
                     ("low", 20),
                     ("high-a", 80),
@@ -1029,7 +1120,7 @@ def test_concurrency_waiters_are_served_by_priority() -> None:
                     ("background", 0),
                 )
             ]
-            await until(lambda: policies.stats()["users.fetch"].attempts == 7)
+            await until(lambda: attempts(policies, "users.fetch") == 7)
             gate.set()
             await asyncio.gather(holder, *tasks)
 
@@ -1050,9 +1141,9 @@ def test_a_cancelled_slot_waiter_does_not_leak_the_slot() -> None:
         with Policies(AutoClock()) as policies:
             where = site(concurrency=1)
             holder = asyncio.create_task(call(policies, where, hold, is_async=True))
-            await until(lambda: policies.stats()["users.fetch"].attempts == 1)
+            await until(lambda: attempts(policies, "users.fetch") == 1)
             waiter = asyncio.create_task(call(policies, where, Script("never")))
-            await until(lambda: policies.stats()["users.fetch"].attempts == 2)
+            await until(lambda: attempts(policies, "users.fetch") == 2)
             waiter.cancel()
             holder.cancel()
             for task in (waiter, holder):
@@ -1082,12 +1173,12 @@ def test_worker_threads_are_handed_out_by_priority() -> None:
     async def go() -> None:
         with Policies(AutoClock(), threads=1) as policies:
             holder = asyncio.create_task(call(policies, site("hold"), hold, in_thread=True))
-            await until(lambda: policies.stats()["hold"].attempts == 1)
+            await until(lambda: attempts(policies, "hold") == 1)
             tasks = [
                 asyncio.create_task(call(policies, site(priority=p), module(label), in_thread=True))
                 for label, p in (("low", 20), ("high", 80), ("normal", 50))
             ]
-            await until(lambda: policies.stats()["users.fetch"].attempts == 3)
+            await until(lambda: attempts(policies, "users.fetch") == 3)
             release.set()
             await asyncio.gather(holder, *tasks)
 
