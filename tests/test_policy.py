@@ -22,27 +22,12 @@ from constellation.policy import (
     cache_key,
     show_duration,
 )
+from tests.conftest import AutoClock
 
 T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- fake clocks
-
-
-class AutoClock:
-    """Every sleep is recorded and passes at once: time jumps by its length."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.time += seconds
-        await asyncio.sleep(0)
 
 
 class ManualClock:
