@@ -22,6 +22,7 @@ from constellation.source import Source, Span
 from constellation.stack import recursion_room
 from constellation.suggest import did_you_mean
 from constellation.syntax import (
+    RESERVED_WORDS,
     Assignment,
     Binary,
     BoolLit,
@@ -953,7 +954,7 @@ class _Checker:
             )
             return hits
         for f in pattern.fields:
-            if f.name in _RESERVED:
+            if f.name in RESERVED_WORDS:
                 continue
             ft: Type | None = None
             for i in hits:
@@ -1223,12 +1224,6 @@ class _Checker:
 
 # ---------------------------------------------------------------------- helpers
 
-_RESERVED = frozenset(
-    (
-        "and", "as", "branch", "else", "false", "if", "in", "is", "match", "not", "or",
-        "otherwise", "out", "true", "type", "use", "when", "with", "_",
-    )
-)
 
 
 class _Bad:

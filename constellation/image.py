@@ -37,7 +37,6 @@ from typing import Any, Final, NoReturn, assert_never, cast
 from constellation import types as ty
 from constellation.ir import (
     ARITH_OPS,
-    BACKOFFS,
     COMPARE_OPS,
     DEFAULT_OPTIONS,
     HIGHER_KINDS,
@@ -81,6 +80,7 @@ from constellation.ir import (
     WhenExpr,
     dependencies,
 )
+from constellation.options import BACKOFFS
 from constellation.stack import recursion_room
 from constellation.types import Type
 from constellation.values import conforms

@@ -60,8 +60,7 @@ ARITH_OPS: Final = ("+", "-", "*", "/", "%")
 COMPARE_OPS: Final = ("==", "!=", "<", "<=", ">", ">=")
 MERGE_SHAPES: Final = ("record", "list-record", "record-list", "list-list")
 HIGHER_KINDS: Final = ("map", "filter", "all", "any")
-BACKOFFS: Final = ("fixed", "linear", "exponential")
-ON_ERRORS: Final = ("fail", "skip", "log", "wrap")
+ON_ERRORS: Final = ("fail", "skip", "log", "wrap")  # after normalization (no propagate)
 
 
 # --------------------------------------------------------------------------- expressions

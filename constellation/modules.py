@@ -30,6 +30,9 @@ from datetime import timedelta
 from typing import Any, Literal, TypedDict, Unpack, overload
 
 from constellation.errors import ModuleDefinitionError
+from constellation.options import BACKOFFS, PRIORITIES
+from constellation.options import OPTION_NAMES as WITH_OPTIONS
+from constellation.syntax import RESERVED_WORDS
 from constellation.types import (
     BOOLEAN,
     FLOAT,
@@ -49,12 +52,6 @@ F = typing.TypeVar("F", bound=Callable[..., Any])
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*")
 # language.md §1.4: never the name of a module or a namespace segment.
-# fmt: off
-RESERVED_WORDS = frozenset({
-    "and", "as", "branch", "else", "false", "if", "in", "is", "match", "not", "or",
-    "otherwise", "out", "true", "type", "use", "when", "with", "_",
-})
-# fmt: on
 
 # A language value -> what the Python function expects, or back; None means "unchanged".
 Converter = Callable[[object], object]
@@ -404,24 +401,9 @@ def _map_dataclass(cls: type, stack: tuple[object, ...], env: _Env) -> _Mapped:
 
 _UNIT_MS = {"ms": 1, "s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"([0-9]+)(ms|min|s|h|d)")
-PRIORITY_WORDS: Mapping[str, int] = types.MappingProxyType(
-    {"background": 0, "low": 20, "normal": 50, "high": 80, "critical": 100}
-)
-BACKOFFS = ("fixed", "linear", "exponential")
+# One vocabulary for with-options and decorator options (options.py).
+OPTION_NAMES = tuple(name for name in WITH_OPTIONS if name != "fallback")
 ON_ERROR = ("fail", "skip", "log", "wrap")
-OPTION_NAMES = (
-    "retry",
-    "timeout",
-    "delay",
-    "backoff",
-    "cache",
-    "cache_backend",
-    "throttle",
-    "concurrency",
-    "on_error",
-    "priority",
-    "lazy",
-)
 _DURATION_FORMS = (
     "a number of seconds, a timedelta, or '5s', '200ms', '1min'"
 )
@@ -535,7 +517,7 @@ def normalize_options(raw: Mapping[str, object]) -> dict[str, object]:
             out[name] = "fail" if word == "propagate" else word
         elif name == "priority":
             if isinstance(value, str):
-                out[name] = PRIORITY_WORDS[_word(name, value, tuple(PRIORITY_WORDS))]
+                out[name] = PRIORITIES[_word(name, value, tuple(PRIORITIES))]
             else:
                 out[name] = _integer(name, value, minimum=0, maximum=100)
         elif name == "lazy":

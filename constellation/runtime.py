@@ -105,6 +105,10 @@ class Plan:
         self.eager: list[bool] = needed
         self.eager_count = sum(needed)
         # `lazy` calls (§8.4) start only once a consumer has all its other operands.
+        self.lazy_users: list[list[int]] = [[] for _ in range(n)]
+        for i, deps in enumerate(pipeline.lazy_dep_index):
+            for d in deps:
+                self.lazy_users[d].append(i)
         self.lazy = [node.call is not None and node.call.options.lazy for node in nodes]
         self.lazy_deps = [[d for d in deps if self.lazy[d]] for deps in pipeline.dep_index]
         self.eager_deps = [
@@ -525,7 +529,12 @@ class Run:
         state = self.state[i]
         name: NodeState
         if state == IDLE:
-            name = "waiting" if self.needed[i] else "not-needed"
+            if self.needed[i]:
+                name = "waiting"
+            elif any(self.state[u] == DONE for u in self.plan.lazy_users[i]):
+                name = "skipped"  # a conditional position that was not selected
+            else:
+                name = "not-needed"
         else:
             name = _STATE_NAMES[state]
         preview = None

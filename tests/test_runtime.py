@@ -402,3 +402,30 @@ def test_priority_orders_nodes_that_are_ready_together() -> None:
     engine.run(src)
     assert order == ["critical", "high", "normal", "low"]
     engine.close()
+
+
+def test_node_states_report_skipped_branches(engine: Engine) -> None:
+    """A call in an untaken branch is 'skipped'; the taken one 'completed', with a preview."""
+    result = run(engine, "in f: Boolean\nx = if (f) Double(1) else Double(2)\nout x\n", f=False)
+    states = {n.id: (n.state, n.preview) for n in result.nodes}
+    assert states["x~1"] == ("skipped", None)
+    assert states["x~2"] == ("completed", "4")
+    assert states["x"] == ("completed", "4")
+    assert all(n.duration_ms is not None for n in result.nodes if n.state == "completed" and n.kind != "input")
+
+
+def test_blocking_modules_run_in_worker_threads() -> None:
+    """blocking=True sync modules run in the engine's thread pool, not the caller's thread."""
+    reg = Registry()
+    threads: list[str] = []
+
+    @reg.module(blocking=True)
+    def Disk(x: int) -> int:
+        threads.append(threading.current_thread().name)
+        return x
+
+    e = Engine(reg)
+    assert e.run("in n: Int\nx = Disk(n)\nout x\n", {"n": 3}).outputs == {"x": 3}
+    assert threads
+    assert threads[0] != threading.current_thread().name
+    e.close()
