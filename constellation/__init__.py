@@ -1,7 +1,8 @@
 """Constellation: typed pipelines for Python, notebook-first and production-ready.
 
 A pipeline is written in constellation-lang; its modules are plain Python functions.
-The engine checks the program, reports every mistake at once, and compiles it to a DAG::
+The engine checks the program, reports every mistake at once, compiles it to a DAG and
+runs it, independent work in parallel::
 
     >>> import constellation as cst
     >>> reg = cst.Registry()
@@ -18,6 +19,15 @@ The engine checks the program, reports every mistake at once, and compiles it to
     ['name', 'greeting']
     >>> len(pipeline.structural_hash)
     64
+    >>> result = engine.run(pipeline.source, {"name": "  Ada "})
+    >>> result.status, result.outputs["greeting"]
+    ('completed', 'HELLO, ADA!')
+
+A run that lacks an input does not fail: it computes what it can and is *suspended*::
+
+    >>> waiting = engine.run(pipeline.source)
+    >>> waiting.status, dict(waiting.missing_inputs)
+    ('suspended', {'name': 'String'})
 
 Mistakes come back as diagnostics with a line, a column and a hint::
 
@@ -44,6 +54,7 @@ from constellation.errors import (
     ResumeConflict,
     StoreError,
 )
+from constellation.execution import Event, Execution, NodeError, NodeReport
 from constellation.ir import Pipeline
 from constellation.limits import Limits
 from constellation.modules import Module, Registry, default_registry, module
@@ -54,11 +65,15 @@ __all__ = [
     "ConstellationError",
     "Diagnostic",
     "Engine",
+    "Event",
+    "Execution",
     "ExecutionExpired",
     "InputError",
     "Limits",
     "Module",
     "ModuleDefinitionError",
+    "NodeError",
+    "NodeReport",
     "NotFound",
     "Pipeline",
     "Registry",

@@ -72,15 +72,23 @@ class Engine:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, source: str | bytes | Source, inputs: Mapping[str, object] | None = None) -> Execution:
-        """Compile (cached) and execute ``source`` with ``inputs``: hot mode."""
-        return self.execute_pipeline(self.compile(source), inputs)
+    def run(
+        self, source: str | bytes | Source | Pipeline, inputs: Mapping[str, object] | None = None
+    ) -> Execution:
+        """Compile (cached) and execute ``source`` with ``inputs``: hot mode.
+
+        A compiled :class:`Pipeline` is executed as it is.
+        """
+        return self.execute_pipeline(self._pipeline(source), inputs)
 
     async def arun(
-        self, source: str | bytes | Source, inputs: Mapping[str, object] | None = None
+        self, source: str | bytes | Source | Pipeline, inputs: Mapping[str, object] | None = None
     ) -> Execution:
         """The async twin of :meth:`run`, on the running loop."""
-        return await self.aexecute_pipeline(self.compile(source), inputs)
+        return await self.aexecute_pipeline(self._pipeline(source), inputs)
+
+    def _pipeline(self, source: str | bytes | Source | Pipeline) -> Pipeline:
+        return source if isinstance(source, Pipeline) else self.compile(source)
 
     def execute_pipeline(
         self, pipeline: Pipeline, inputs: Mapping[str, object] | None = None
@@ -125,7 +133,9 @@ class Engine:
 
     def check(self, source: str | bytes | Source) -> tuple[Diagnostic, ...]:
         """Every diagnostic of ``source`` (errors and warnings), sorted by position."""
-        return analyse(as_source(source), self.registry, self.limits, self.cache_backends).diagnostics
+        return analyse(
+            as_source(source), self.registry, self.limits, self.cache_backends
+        ).diagnostics
 
     def compile(self, source: str | bytes | Source) -> Pipeline:
         """The compiled pipeline of ``source``; raises CompileError with every diagnostic."""

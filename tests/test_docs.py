@@ -44,4 +44,15 @@ def test_readme_tour_runs() -> None:
     lines = out.getvalue().splitlines()
     assert re.fullmatch(r"[0-9a-f]{64}", lines[0])
     assert lines[1] == "digraph pipeline {"
+    assert "completed {'greeting': 'HELLO, ADA!'}" in lines
     assert lines[-1] == "E001 2 9 undefined variable 'm' did you mean 'n'?"
+
+
+def test_engine_guide_python_runs() -> None:
+    """The Python example of docs/engine.md runs and gives the outputs its comments state."""
+    (code,) = blocks(ROOT / "docs" / "engine.md", "python")
+    namespace: dict[str, object] = {"__name__": "engine_guide"}
+    exec(compile(code, "docs/engine.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.status == "completed"
+    assert result.outputs == {"u": "HI"}

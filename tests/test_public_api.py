@@ -16,11 +16,15 @@ def test_exported_members() -> None:
         "ConstellationError",
         "Diagnostic",
         "Engine",
+        "Event",
+        "Execution",
         "ExecutionExpired",
         "InputError",
         "Limits",
         "Module",
         "ModuleDefinitionError",
+        "NodeError",
+        "NodeReport",
         "NotFound",
         "Pipeline",
         "Registry",
@@ -47,7 +51,7 @@ def test_exceptions_subclass_the_matching_builtins() -> None:
 def test_the_package_docstring_tour_runs() -> None:
     """The tour in `constellation.__doc__` is a doctest that passes."""
     result = doctest.testmod(constellation, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 5
+    assert result.attempted >= 8
     assert result.failed == 0
 
 
