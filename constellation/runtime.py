@@ -229,27 +229,20 @@ class Run:
         """Start every ready node. Without a loop, nodes that wait are deferred."""
         code, suspends, sync = self.plan.code, self.plan.suspends, self.plan.sync
         ready, state, durations, by_rank = self.ready, self.state, self.durations, self.plan.by_rank
-        clock, finish, pop = time.perf_counter, self.finish, heapq.heappop
+        clock, finish, pop, call = time.perf_counter, self.finish, heapq.heappop, self.call
         while ready:
             i = by_rank[pop(ready)]
             if loop is None and suspends[i]:
                 self.deferred.append(i)
                 continue
+            get = sync[i]
+            if get is not None:
+                call(i, get)
+                continue
             state[i] = RUNNING
             if self.listeners:
                 self.emit("node.started", i)
             begin = clock()
-            get = sync[i]
-            if get is not None:
-                try:
-                    value = get(self, ())
-                except BaseException as exc:
-                    durations[i] = (clock() - begin) * 1e3
-                    self.settle(i, exc)
-                    continue
-                durations[i] = (clock() - begin) * 1e3
-                finish(i, value)
-                continue
             coro = code[i].run(self, ())  # type: ignore[union-attr]  # inputs are never queued
             try:
                 waiting = coro.send(None)
@@ -409,27 +402,30 @@ class Run:
         A node runs when it is still idle: a failure marks its dependants failed, and the
         dependants of a missing input are marked waiting before the pass starts.
         """
-        state, durations, clock, finish = self.state, self.durations, time.perf_counter, self.finish
+        state, call = self.state, self.call
         if self.any_missing:
             for i, name in enumerate(self.state):
                 if name == WAITING:
                     self.block(i)
-        listeners = self.listeners
         for i, get in schedule:
-            if state[i] != IDLE:
-                continue
-            state[i] = RUNNING
-            if listeners:
-                self.emit("node.started", i)
-            begin = clock()
-            try:
-                value = get(self, ())
-            except BaseException as exc:
-                durations[i] = (clock() - begin) * 1e3
-                self.settle(i, exc)
-                continue
-            durations[i] = (clock() - begin) * 1e3
-            finish(i, value)
+            if state[i] == IDLE:
+                call(i, get)
+
+    def call(self, i: int, get: Getter) -> None:
+        """Run a node that never waits: its plain function, timed; then finish or settle it."""
+        self.state[i] = RUNNING
+        if self.listeners:
+            self.emit("node.started", i)
+        clock = time.perf_counter
+        begin = clock()
+        try:
+            value = get(self, ())
+        except BaseException as exc:
+            self.durations[i] = (clock() - begin) * 1e3
+            self.settle(i, exc)
+            return
+        self.durations[i] = (clock() - begin) * 1e3
+        self.finish(i, value)
 
     def block(self, i: int) -> None:
         """Mark what strictly needs the waiting node ``i`` as waiting too."""
