@@ -26,6 +26,7 @@ EventKind = Literal[
     "node.completed",
     "node.failed",
     "node.waiting",
+    "node.skipped",
 ]
 
 

@@ -493,6 +493,9 @@ class Run:
             }
         elapsed = (time.perf_counter() - self.started) * 1e3
         if self.listeners:
+            for i, state in enumerate(self.state):
+                if state == IDLE and self.skipped(i):
+                    self.emit("node.skipped", i)
             self.emit(f"execution.{status}", duration_ms=elapsed)
         error = None
         if self.errors:
@@ -517,6 +520,10 @@ class Run:
             output_types=self.plan.output_types,
         )
 
+    def skipped(self, i: int) -> bool:
+        """Whether ``i`` sits in a conditional position of a node that ran without it."""
+        return not self.needed[i] and any(self.state[u] == DONE for u in self.plan.lazy_users[i])
+
     def reports(self) -> tuple[NodeReport, ...]:
         return tuple(self.report(i) for i in range(len(self.plan.pipeline.nodes)))
 
@@ -527,8 +534,8 @@ class Run:
         if state == IDLE:
             if self.needed[i]:
                 name = "waiting"
-            elif any(self.state[u] == DONE for u in self.plan.lazy_users[i]):
-                name = "skipped"  # a conditional position that was not selected
+            elif self.skipped(i):
+                name = "skipped"
             else:
                 name = "not-needed"
         else:

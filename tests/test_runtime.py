@@ -409,6 +409,10 @@ def test_node_states_report_skipped_branches(engine: Engine) -> None:
     result = run(engine, "in f: Boolean\nx = if (f) Double(1) else Double(2)\nout x\n", f=False)
     states = {n.id: (n.state, n.preview) for n in result.nodes}
     assert states["x~1"] == ("skipped", None)
+    seen: list[Event] = []
+    engine.subscribe(seen.append)
+    run(engine, "in f: Boolean\nx = if (f) Double(1) else Double(2)\nout x\n", f=True)
+    assert ("node.skipped", "x~2") in [(e.kind, e.node) for e in seen]
     assert states["x~2"] == ("completed", "4")
     assert states["x"] == ("completed", "4")
     assert all(n.duration_ms is not None for n in result.nodes if n.state == "completed" and n.kind != "input")
