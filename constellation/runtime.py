@@ -84,11 +84,11 @@ class Plan:
                 self.code[i], self.suspends[i] = evaluator.node(node)
         # Nodes that never wait are plain function calls in the scheduler's loop.
         self.sync: list[Getter | None] = [None if c is None else c.get for c in self.code]
-        self.rank, self.by_rank = _priority_order(pipeline)
         self.strict_dependants: list[list[int]] = [[] for _ in range(n)]
         for i, deps in enumerate(pipeline.dep_index):
             for d in deps:
                 self.strict_dependants[d].append(i)
+        self.rank, self.by_rank = _priority_order(pipeline, self.strict_dependants)
         self.output_index = [(name, pipeline.index[node_id]) for name, node_id in pipeline.outputs]
         self.output_types = MappingProxyType(
             {name: nodes[i].type for name, i in self.output_index}
@@ -103,7 +103,6 @@ class Plan:
                 needed[i] = True
                 stack.extend(pipeline.dep_index[i])
         self.eager: list[bool] = needed
-        self.eager_count = sum(needed)
         # `lazy` calls (§8.4) start only once a consumer has all its other operands.
         self.lazy_users: list[list[int]] = [[] for _ in range(n)]
         for i, deps in enumerate(pipeline.lazy_dep_index):
@@ -552,7 +551,9 @@ async def _timed(awaitable: Awaitable[object], begin: float) -> tuple[object, fl
     return value, (time.perf_counter() - begin) * 1e3
 
 
-def _priority_order(pipeline: ir.Pipeline) -> tuple[list[int], list[int]]:
+def _priority_order(
+    pipeline: ir.Pipeline, users: list[list[int]]
+) -> tuple[list[int], list[int]]:
     """A topological order in which, among nodes ready together, higher priority comes first
     (then source order): the rank of each node, and the nodes by rank (language.md §8.4)."""
     n = len(pipeline.nodes)
@@ -560,10 +561,6 @@ def _priority_order(pipeline: ir.Pipeline) -> tuple[list[int], list[int]]:
         -(node.call.options.priority if node.call is not None else 50) for node in pipeline.nodes
     ]
     remaining = [len(deps) for deps in pipeline.dep_index]
-    users: list[list[int]] = [[] for _ in range(n)]
-    for i, deps in enumerate(pipeline.dep_index):
-        for d in deps:
-            users[d].append(i)
     heap = [(priority[i], i) for i in range(n) if remaining[i] == 0]
     heapq.heapify(heap)
     by_rank: list[int] = []
