@@ -13,12 +13,15 @@ thread. The async twins (``arun``, ``aexecute``) run on the caller's loop.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from constellation.compiler import compile_checked
-from constellation.errors import Diagnostic
+from constellation.errors import Diagnostic, InputError, NotFound
 from constellation.execution import Event, Execution
 from constellation.frontend import analyse, as_source
 from constellation.inputs import validate_inputs
@@ -26,9 +29,24 @@ from constellation.ir import Pipeline
 from constellation.limits import DEFAULT_LIMITS, Limits
 from constellation.loopthread import LoopThread
 from constellation.modules import Registry, default_registry
+from constellation.persistence import (
+    HASH,
+    check_name,
+    claim,
+    finish,
+    image_of,
+    load_image,
+    open_for_resume,
+    release,
+    resolve_ref,
+    restore,
+    suspended_record,
+)
 from constellation.policy import Clock, Policies
 from constellation.runtime import Plan, Run
 from constellation.source import Source
+from constellation.store import ExecutionRecord, MemoryStore, NameVersion, Store
+from constellation.tinydb_store import TinyDBStore
 
 Listener = Callable[[Event], None]
 
@@ -46,7 +64,12 @@ class Engine:
         cache_backends: Sequence[str] = ("memory",),
         listeners: Iterable[Listener] = (),
         clock: Clock | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        suspended_ttl: float = 7 * 24 * 3600.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``store``: a Store, a folder for a TinyDBStore, or None for a MemoryStore.
+        ``suspended_ttl``: seconds a suspended execution may wait before it expires."""
         self.registry = registry if registry is not None else default_registry
         self.limits = limits
         self.cache_backends = tuple(cache_backends)
@@ -56,6 +79,15 @@ class Engine:
         self._plans: OrderedDict[tuple[str, int], Plan] = OrderedDict()
         self._lock = threading.Lock()
         self._loop = LoopThread()
+        if store is None:
+            store = MemoryStore(clock=wall_clock)
+        elif isinstance(store, str | os.PathLike):
+            store = TinyDBStore(store, clock=wall_clock)
+        self.store: Store = store
+        self.suspended_ttl = suspended_ttl
+        self._clock = wall_clock
+        self._kept: set[str] = set()
+        self._loaded: dict[str, Pipeline] = {}
 
     # ------------------------------------------------------------------ events
 
@@ -90,27 +122,183 @@ class Engine:
     def _pipeline(self, source: str | bytes | Source | Pipeline) -> Pipeline:
         return source if isinstance(source, Pipeline) else self.compile(source)
 
+    def execute(self, ref: str, inputs: Mapping[str, object] | None = None) -> Execution:
+        """Execute a stored pipeline by name, hash or ``sha256:hash``: cold mode."""
+        pipeline, name = self._resolve(ref)
+        return self.execute_pipeline(pipeline, inputs, name=name)
+
+    async def aexecute(self, ref: str, inputs: Mapping[str, object] | None = None) -> Execution:
+        """The async twin of :meth:`execute`."""
+        pipeline, name = self._resolve(ref)
+        return await self.aexecute_pipeline(pipeline, inputs, name=name)
+
     def execute_pipeline(
-        self, pipeline: Pipeline, inputs: Mapping[str, object] | None = None
+        self,
+        pipeline: Pipeline,
+        inputs: Mapping[str, object] | None = None,
+        *,
+        name: str | None = None,
     ) -> Execution:
-        """Execute a compiled pipeline."""
+        """Execute a compiled pipeline; a suspended execution is saved."""
         run = self._start(pipeline, inputs)
         if not run.finished_without_loop():
             self._loop.run(run.complete())
-        return run.result()
+        return self._settled(pipeline, run, name)
 
     async def aexecute_pipeline(
-        self, pipeline: Pipeline, inputs: Mapping[str, object] | None = None
+        self,
+        pipeline: Pipeline,
+        inputs: Mapping[str, object] | None = None,
+        *,
+        name: str | None = None,
     ) -> Execution:
         """The async twin of :meth:`execute_pipeline`."""
         run = self._start(pipeline, inputs)
         await run.complete()
-        return run.result()
+        return self._settled(pipeline, run, name)
 
     def _start(self, pipeline: Pipeline, inputs: Mapping[str, object] | None) -> Run:
         plan = self.plan(pipeline)
         values = validate_inputs(pipeline, inputs or {}, validators=plan.validators)
         return Run(plan, values, self.policies, self._listeners)
+
+    def _settled(self, pipeline: Pipeline, run: Run, name: str | None) -> Execution:
+        result = run.result()
+        if result.status == "suspended":
+            self._keep(pipeline)
+            record = suspended_record(
+                result, run.snapshot(), name, self._clock(), self.suspended_ttl
+            )
+            self.store.create_execution(record)
+        return result
+
+    # ------------------------------------------------------------------ resuming
+
+    def resume(
+        self,
+        execution_id: str,
+        inputs: Mapping[str, object] | None = None,
+        resolved_nodes: Mapping[str, object] | None = None,
+    ) -> Execution:
+        """Continue a suspended execution with more inputs; finished nodes never run again."""
+        run, claimed, record = self._prepare_resume(execution_id, inputs, resolved_nodes)
+        try:
+            if not run.finished_without_loop():
+                self._loop.run(run.complete())
+        except BaseException:
+            release(self.store, claimed, record, self._clock())
+            raise
+        return self._resumed(run, claimed, record)
+
+    async def aresume(
+        self,
+        execution_id: str,
+        inputs: Mapping[str, object] | None = None,
+        resolved_nodes: Mapping[str, object] | None = None,
+    ) -> Execution:
+        """The async twin of :meth:`resume`."""
+        run, claimed, record = self._prepare_resume(execution_id, inputs, resolved_nodes)
+        try:
+            await run.complete()
+        except BaseException:
+            release(self.store, claimed, record, self._clock())
+            raise
+        return self._resumed(run, claimed, record)
+
+    def _prepare_resume(
+        self,
+        execution_id: str,
+        inputs: Mapping[str, object] | None,
+        resolved_nodes: Mapping[str, object] | None,
+    ) -> tuple[Run, ExecutionRecord, ExecutionRecord]:
+        now = self._clock()
+        record = open_for_resume(self.store, execution_id, now)
+        pipeline = self._load(record.structural_hash)
+        plan = self.plan(pipeline)
+        restored = restore(pipeline, record, resolved_nodes or {})
+        provided = {
+            pipeline.nodes[i].id: None for i in restored if pipeline.nodes[i].kind == "input"
+        }
+        values = validate_inputs(
+            pipeline, inputs or {}, already=provided, validators=plan.validators
+        )
+        claimed = claim(self.store, record, now)
+        run = Run(plan, values, self.policies, self._listeners, execution_id, restored)
+        return run, claimed, record
+
+    def _resumed(self, run: Run, claimed: ExecutionRecord, record: ExecutionRecord) -> Execution:
+        count = record.state.get("resumptions", 0)
+        result = replace(
+            run.result(), resumption_count=(count if isinstance(count, int) else 0) + 1
+        )
+        final = suspended_record(
+            result,
+            run.snapshot() if result.status == "suspended" else {},
+            record.pipeline_name,
+            self._clock(),
+            self.suspended_ttl,
+            created_at=record.created_at,
+        )
+        finish(self.store, claimed, final)
+        return result
+
+    # ------------------------------------------------------------------ pipelines
+
+    def _keep(self, pipeline: Pipeline) -> None:
+        """Store the image once per engine (a hot run's hash can be executed cold)."""
+        if pipeline.structural_hash in self._kept:
+            return
+        if self.store.get_image(pipeline.structural_hash) is None:
+            self.store.put_image(image_of(pipeline, self._clock()))
+        self._kept.add(pipeline.structural_hash)
+        with self._lock:
+            self._loaded[pipeline.structural_hash] = pipeline
+
+    def _load(self, structural_hash: str) -> Pipeline:
+        with self._lock:
+            pipeline = self._loaded.get(structural_hash)
+        if pipeline is None:
+            pipeline = load_image(self.store, structural_hash)
+            with self._lock:
+                self._loaded[structural_hash] = pipeline
+        return pipeline
+
+    def _resolve(self, ref: str) -> tuple[Pipeline, str | None]:
+        structural_hash, name = resolve_ref(self.store, ref)
+        return self._load(structural_hash), name
+
+    def rollback(self, name: str, version: int | None = None) -> NameVersion:
+        """Point ``name`` at its previous version (or the given one)."""
+        versions = self.store.name_versions(name)
+        if not versions:
+            raise NotFound(f"No pipeline named '{name}'")
+        if version is None:
+            active = next(v for v in versions if v.active)
+            earlier = [v for v in versions if v.version < active.version]
+            if not earlier:
+                raise InputError(
+                    f"'{name}' is at its first version; there is nothing to roll back to"
+                )
+            version = earlier[-1].version
+        return self.store.activate(name, version)
+
+    def delete_pipeline(self, ref: str) -> None:
+        """Forget a name (with its versions), or an image no suspended execution needs."""
+        text = ref[len("sha256:") :] if ref.startswith("sha256:") else ref
+        if HASH.fullmatch(text):
+            if self.store.executions_using(text):
+                raise InputError(
+                    f"Pipeline {text} is needed by suspended executions; "
+                    "resume or delete them first"
+                )
+            if not self.store.delete_image(text):
+                raise NotFound(f"No pipeline with hash {text}")
+            self._kept.discard(text)
+            with self._lock:
+                self._loaded.pop(text, None)
+            return
+        if not self.store.delete_name(ref):
+            raise NotFound(f"No pipeline named '{ref}'")
 
     def plan(self, pipeline: Pipeline) -> Plan:
         """The execution plan of ``pipeline`` (compiled once per registry revision)."""
@@ -130,6 +318,7 @@ class Engine:
         """Stop the engine's loop thread and thread pool."""
         self._loop.close()
         self.policies.close()
+        self.store.close()
 
     def check(self, source: str | bytes | Source) -> tuple[Diagnostic, ...]:
         """Every diagnostic of ``source`` (errors and warnings), sorted by position."""
@@ -137,8 +326,19 @@ class Engine:
             as_source(source), self.registry, self.limits, self.cache_backends
         ).diagnostics
 
-    def compile(self, source: str | bytes | Source) -> Pipeline:
-        """The compiled pipeline of ``source``; raises CompileError with every diagnostic."""
+    def compile(self, source: str | bytes | Source, name: str | None = None) -> Pipeline:
+        """The compiled pipeline of ``source``; raises CompileError with every diagnostic.
+
+        The image is kept in the store by structural hash; with ``name``, the name points at
+        it (a new version of the name when the hash changed).
+        """
+        pipeline = self._compile(source)
+        self._keep(pipeline)
+        if name is not None:
+            self.store.point_name(check_name(name), pipeline.structural_hash, self._clock())
+        return pipeline
+
+    def _compile(self, source: str | bytes | Source) -> Pipeline:
         src = as_source(source)
         # The registry's revision is part of the key: re-registering a module (a notebook
         # cell run again) must not serve a pipeline compiled against the old signature.

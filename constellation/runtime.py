@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from constellation import ir
-from constellation.codec import validator
+from constellation.codec import encode, validator
 from constellation.errors import EvaluationFailure
 from constellation.evaluate import Compiled, Evaluator, Getter, resume
 from constellation.execution import Event, Execution, NodeError, NodeReport, NodeState, Status
@@ -144,7 +144,10 @@ class Run:
         policies: Policies,
         listeners: tuple[Listener, ...] = (),
         execution_id: str | None = None,
+        restored: Mapping[int, object] | None = None,
     ) -> None:
+        """``restored`` are values of nodes computed before (a resumed execution, or nodes the
+        caller resolved): they count as completed and never run."""
         self.plan = plan
         self.policies = policies
         self.listeners = listeners
@@ -172,15 +175,28 @@ class Run:
         self.any_missing = False
         if listeners:
             self.emit("execution.started")
-        self.provide(inputs)
+        self.provide(inputs, restored or {})
 
     # ------------------------------------------------------------------ set-up
 
-    def provide(self, inputs: Mapping[str, object]) -> None:
-        """Set the inputs: given values, defaults, and the rest waiting."""
-        pipeline = self.plan.pipeline
+    def provide(self, inputs: Mapping[str, object], restored: Mapping[int, object]) -> None:
+        """Set restored node values, then the inputs: given, defaulted, or waiting."""
+        plan, pipeline = self.plan, self.plan.pipeline
+        if restored:
+            for i, value in restored.items():
+                self.values[i] = value
+                self.state[i] = DONE
+            if plan.schedule is None:
+                done = self.state
+                for i, deps in enumerate(pipeline.dep_index):
+                    self.pending[i] = sum(done[d] != DONE for d in deps)
+                    self.pending_eager[i] = sum(
+                        done[d] != DONE and not plan.lazy[d] for d in deps
+                    )
         for name, i in self.plan.input_index.items():
             spec = pipeline.input_specs[name]
+            if self.state[i] == DONE:
+                continue
             if name in inputs:
                 self.finish(i, inputs[name])
             elif spec.has_default:
@@ -231,6 +247,8 @@ class Run:
         clock, finish, pop, call = time.perf_counter, self.finish, heapq.heappop, self.call
         while ready:
             i = by_rank[pop(ready)]
+            if state[i] != QUEUED:  # settled meanwhile (a dependency failed, or restored)
+                continue
             if loop is None and suspends[i]:
                 self.deferred.append(i)
                 continue
@@ -456,6 +474,22 @@ class Run:
             if not self.tasks:
                 break
             await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+
+    # ------------------------------------------------------------------ state
+
+    def snapshot(self) -> dict[str, object]:
+        """What a suspended execution keeps (plain JSON): every completed node's value, by id.
+
+        Inputs are nodes too, so the inputs given (or defaulted) so far are part of it.
+        """
+        nodes = self.plan.pipeline.nodes
+        return {
+            "values": {
+                nodes[i].id: encode(self.values[i], nodes[i].type)
+                for i, state in enumerate(self.state)
+                if state == DONE
+            }
+        }
 
     # ------------------------------------------------------------------ result
 
