@@ -1,4 +1,8 @@
-"""The ``constellation`` command (engine.md §7): ``run``, ``check`` and ``dot``.
+"""The ``constellation`` command (engine.md §7): run, compile, execute, resume, executions,
+check and dot.
+
+Commands that keep state use a TinyDB store folder (``--store``, default
+``./constellation-data``), so a run suspended by one process resumes in another.
 
 Exit codes: ``run`` 0 completed, 3 suspended, 1 failed; ``check`` 1 when a file has errors;
 2 for usage, input and compile errors (diagnostics on stderr with caret excerpts).
@@ -16,14 +20,17 @@ from pathlib import Path
 
 from constellation.engine import Engine
 from constellation.errors import CompileError, ConstellationError
+from constellation.execution import Execution
 from constellation.frontend import analyse
 from constellation.modules import default_registry
 from constellation.source import Source
+from constellation.tinydb_store import TinyDBStore
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_SUSPENDED = 3
+STORE_WAIT_SECONDS = 10.0
 
 
 class UsageError(Exception):
@@ -111,12 +118,46 @@ def parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, object]
     return values
 
 
-def cmd_run(args: argparse.Namespace, engine: Engine) -> int:
-    source = read_source(args.file)
-    inputs = parse_inputs(args.input, args.inputs)
-    result = engine.run(source, inputs)
+def print_result(result: Execution) -> int:
     print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     return {"completed": EXIT_OK, "suspended": EXIT_SUSPENDED, "failed": EXIT_FAILED}[result.status]
+
+
+def cmd_run(args: argparse.Namespace, engine: Engine) -> int:
+    source = read_source(args.file)
+    return print_result(engine.run(source, parse_inputs(args.input, args.inputs)))
+
+
+def cmd_compile(args: argparse.Namespace, engine: Engine) -> int:
+    pipeline = engine.compile(read_source(args.file), name=args.name)
+    body: dict[str, object] = {
+        "structuralHash": pipeline.structural_hash,
+        "syntacticHash": pipeline.syntactic_hash,
+        "name": args.name,
+    }
+    if args.name:
+        active = engine.store.get_name(args.name)
+        body["version"] = None if active is None else active.version
+    print(json.dumps(body, indent=2))
+    return EXIT_OK
+
+
+def cmd_execute(args: argparse.Namespace, engine: Engine) -> int:
+    return print_result(engine.execute(args.ref, parse_inputs(args.input, args.inputs)))
+
+
+def cmd_resume(args: argparse.Namespace, engine: Engine) -> int:
+    return print_result(engine.resume(args.id, parse_inputs(args.input, args.inputs)))
+
+
+def cmd_executions(args: argparse.Namespace, engine: Engine) -> int:
+    records, _ = engine.store.list_executions(status=args.status, limit=args.limit)
+    for r in records:
+        name = r.pipeline_name or r.structural_hash[:12]
+        missing = r.summary.get("missingInputs") or {}
+        waiting = ", ".join(missing) if isinstance(missing, dict) else ""
+        print(f"{r.execution_id}  {r.status:<10} {name:<24} {waiting}")
+    return EXIT_OK
 
 
 def cmd_dot(args: argparse.Namespace, engine: Engine) -> int:
@@ -140,19 +181,59 @@ def build_parser() -> argparse.ArgumentParser:
             help="an importable module or a .py file whose @module functions to register",
         )
 
+    def inputs_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-i",
+            dest="input",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="an input; VALUE is parsed as JSON when it parses, else taken as a string",
+        )
+        p.add_argument("--inputs", metavar="JSON|@file.json", help="inputs as one JSON object")
+
+    def store_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--store",
+            default="./constellation-data",
+            metavar="DIR",
+            help="the store folder (default ./constellation-data)",
+        )
+
     run = sub.add_parser("run", help="compile and execute a pipeline; print the result JSON")
     run.add_argument("file", metavar="FILE.cst")
-    run.add_argument(
-        "-i",
-        dest="input",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an input; VALUE is parsed as JSON when it parses, else taken as a string",
-    )
-    run.add_argument("--inputs", metavar="JSON|@file.json", help="inputs as one JSON object")
+    inputs_options(run)
     modules_option(run)
+    store_option(run)
     run.set_defaults(handler=cmd_run)
+
+    compile_ = sub.add_parser("compile", help="compile and store a pipeline, optionally named")
+    compile_.add_argument("file", metavar="FILE.cst")
+    compile_.add_argument("--name", metavar="N")
+    modules_option(compile_)
+    store_option(compile_)
+    compile_.set_defaults(handler=cmd_compile)
+
+    execute = sub.add_parser("execute", help="execute a stored pipeline by name or hash")
+    execute.add_argument("ref", metavar="REF")
+    inputs_options(execute)
+    modules_option(execute)
+    store_option(execute)
+    execute.set_defaults(handler=cmd_execute)
+
+    resume = sub.add_parser("resume", help="resume a suspended execution with more inputs")
+    resume.add_argument("id", metavar="ID")
+    inputs_options(resume)
+    modules_option(resume)
+    store_option(resume)
+    resume.set_defaults(handler=cmd_resume)
+
+    executions = sub.add_parser("executions", help="list stored executions, newest first")
+    executions.add_argument("--status", choices=["suspended", "completed", "failed"])
+    executions.add_argument("--limit", type=int, default=50)
+    modules_option(executions)
+    store_option(executions)
+    executions.set_defaults(handler=cmd_executions)
 
     check = sub.add_parser("check", help="report diagnostics; exit 1 on errors")
     check.add_argument("files", nargs="+", metavar="FILE.cst")
@@ -171,8 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for spec in args.modules:
             load_modules(spec)
-        engine = Engine(default_registry)
-        code: int = args.handler(args, engine)
+        store = None
+        if getattr(args, "store", None):
+            # Another process may be finishing with the folder: wait a little for it.
+            store = TinyDBStore(args.store, lock_timeout=STORE_WAIT_SECONDS)
+        engine = Engine(default_registry, store=store)
+        try:
+            code: int = args.handler(args, engine)
+        finally:
+            engine.close()
         return code
     except CompileError as err:
         print(err, file=sys.stderr)

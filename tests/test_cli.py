@@ -87,3 +87,32 @@ def test_run_prints_the_result_and_exits_by_status(tmp_path: Path) -> None:
     bad = run("run", "--modules", "mods.py", "p.cst", "-i", "n=two", cwd=tmp_path)
     assert bad.returncode == 2
     assert "Input 'n': expected Int, got String \"two\"" in bad.stderr
+
+
+def test_suspend_in_one_process_resume_in_another(tmp_path: Path) -> None:
+    """compile, execute (suspends), executions, resume: four processes, one store folder."""
+    import json
+
+    (tmp_path / "mods.py").write_text(MODULES)
+    (tmp_path / "ap.cst").write_text(
+        "in text: String\nin approval: Boolean\ns = Uppercase(text)\na = s when approval\nout s\nout a\n"
+    )
+    compiled = run("compile", "ap.cst", "--name", "ap", "--modules", "mods.py", cwd=tmp_path)
+    assert compiled.returncode == 0, compiled.stderr
+    assert json.loads(compiled.stdout)["version"] == 1
+    first = run("execute", "ap", "-i", "text=hi", "--modules", "mods.py", cwd=tmp_path)
+    assert first.returncode == 3, first.stderr
+    execution_id = json.loads(first.stdout)["executionId"]
+    listed = run("executions", "--status", "suspended", "--modules", "mods.py", cwd=tmp_path)
+    assert execution_id in listed.stdout
+    resumed = run("resume", execution_id, "-i", "approval=true", "--modules", "mods.py", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    body = json.loads(resumed.stdout)
+    assert (body["status"], body["outputs"], body["resumptionCount"]) == (
+        "completed",
+        {"s": "HI", "a": "HI"},
+        1,
+    )
+    again = run("resume", execution_id, "-i", "approval=true", "--modules", "mods.py", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "already completed" in again.stderr
