@@ -6,6 +6,7 @@ import contextlib
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,11 +49,21 @@ def test_readme_tour_runs() -> None:
     assert lines[-1] == "E001 2 9 undefined variable 'm' did you mean 'n'?"
 
 
-def test_engine_guide_python_runs() -> None:
-    """The Python example of docs/engine.md runs and gives the outputs its comments state."""
-    (code,) = blocks(ROOT / "docs" / "engine.md", "python")
-    namespace: dict[str, object] = {"__name__": "engine_guide"}
-    exec(compile(code, "docs/engine.md", "exec"), namespace)
-    result = namespace["result"]
-    assert result.status == "completed"
-    assert result.outputs == {"u": "HI"}
+def test_engine_guide_python_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python examples of docs/engine.md run in order and do what their comments state."""
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "engine_guide"}
+    first, second = blocks(ROOT / "docs" / "engine.md", "python")
+    exec(compile(first, "docs/engine.md", "exec"), namespace)
+    assert namespace["result"].status == "completed"
+    assert namespace["result"].outputs == {"u": "HI"}
+    namespace["engine"].close()
+    exec(compile(second, "docs/engine.md", "exec"), namespace)
+    engine = namespace["engine"]
+    try:
+        assert namespace["first"].status == "suspended"
+        assert namespace["done"].outputs == {"approved": "…"}
+        assert namespace["done"].resumption_count == 1
+        assert engine.store.get_name("approve").version == 1
+    finally:
+        engine.close()
