@@ -200,3 +200,51 @@ def test_exactly_one_concurrent_resume_wins(registry: Registry, calls: dict[str,
     assert outcomes.count("ok") == 1
     assert calls["Slow"] == 1
     e.close()
+
+
+def test_tampered_store_gives_clear_errors(registry: Registry) -> None:
+    """An image naming an unregistered module, or altered content, is refused (reliability 16)."""
+    import dataclasses
+    import json as json_module
+
+    from constellation import StoreError
+    from constellation.evaluate import PlanError
+
+    store = MemoryStore()
+    writer = Engine(registry, store=store)
+    pipeline = writer.compile("in t: String\ns = Summarize(t)\nout s\n", name="s")
+    reader = Engine(Registry(), store=store)
+    with pytest.raises(PlanError, match="calls the module 'Summarize', which is not registered"):
+        reader.execute("s", {"t": "x"})
+    image = store.get_image(pipeline.structural_hash)
+    assert image is not None
+    altered = json_module.loads(json_module.dumps(dict(image.ir)).replace('"Summarize"', '"Summarise"'))
+    store.delete_image(pipeline.structural_hash)
+    store.put_image(dataclasses.replace(image, ir=altered))
+    fresh = Engine(registry, store=store)
+    with pytest.raises(StoreError, match="compile"):
+        fresh.execute(pipeline.structural_hash, {"t": "x"})
+    for e in (writer, reader, fresh):
+        e.close()
+
+
+@pytest.mark.parametrize("split", [0, 1, 2, 3])
+def test_splitting_inputs_over_calls_gives_the_same_outputs(registry: Registry, split: int) -> None:
+    """Giving the inputs over one, two or three calls ends with the outputs of one run."""
+    src = (
+        "in a: Int\nin b: Int\nin c: Int\n"
+        "x = Fee(a)\ny = if (b > 2) Fee(x) else x + c\nz = y + b\nout x\nout z\n"
+    )
+    inputs = {"a": 1, "b": 3, "c": 5}
+    e = Engine(registry)
+    whole = e.run(src, inputs)
+    names = list(inputs)
+    parts = [p for p in ([names[:split], names[split:]] if split else [names]) if p]
+    result = e.run(src, {n: inputs[n] for n in parts[0]})
+    for part in parts[1:]:
+        if result.status != "suspended":  # it needed fewer inputs than were left to give
+            break
+        result = e.resume(result.execution_id, {n: inputs[n] for n in part})
+    assert result.status == "completed"
+    assert result.outputs == whole.outputs
+    e.close()
