@@ -29,6 +29,7 @@ from constellation.errors import EvaluationFailure
 from constellation.evaluate import Compiled, Evaluator, Getter, resume
 from constellation.execution import Event, Execution, NodeError, NodeReport, NodeState, Status
 from constellation.modules import Registry
+from constellation.needs import Needs
 from constellation.policy import CallSite, Policies
 from constellation.types import json_schema, show
 from constellation.values import render
@@ -74,6 +75,7 @@ class Plan:
 
     def __init__(self, pipeline: ir.Pipeline, registry: Registry) -> None:
         self.pipeline = pipeline
+        self.registry = registry
         nodes = pipeline.nodes
         n = len(nodes)
         evaluator = Evaluator(pipeline, registry)
@@ -495,7 +497,6 @@ class Run:
 
     def result(self) -> Execution:
         pipeline = self.plan.pipeline
-        nodes = pipeline.nodes
         outputs: dict[str, object] = {}
         pending: list[str] = []
         for name, i in self.plan.output_index:
@@ -512,11 +513,7 @@ class Run:
             status = "completed"
         missing: dict[str, str] = {}
         if status == "suspended":
-            missing = {
-                name: show(nodes[i].type)
-                for name, i in self.plan.input_index.items()
-                if self.state[i] == WAITING and self.needed[i]
-            }
+            missing = self.missing_inputs(pending)
         schema: dict[str, object] = {}
         if missing:
             schema = {
@@ -552,6 +549,28 @@ class Run:
             duration_ms=elapsed,
             output_types=self.plan.output_types,
         )
+
+    def missing_inputs(self, pending: list[str]) -> dict[str, str]:
+        """The missing inputs some pending output may still need (§5.4), with their types."""
+        plan = self.plan
+        waiting = {
+            i: name for name, i in plan.input_index.items() if self.state[i] == WAITING
+        }
+        analysis = Needs(
+            plan.pipeline,
+            Evaluator(plan.pipeline, plan.registry),
+            [state == DONE for state in self.state],
+            self.values,
+            waiting,
+            self,
+        )
+        names: set[str] = set()
+        outputs = dict(plan.output_index)
+        for name in pending:
+            names |= analysis.of_node(outputs[name])
+        return {
+            spec.name: show(spec.type) for spec in plan.pipeline.inputs if spec.name in names
+        }
 
     def skipped(self, i: int) -> bool:
         """Whether ``i`` sits in a conditional position of a node that ran without it."""

@@ -248,3 +248,24 @@ def test_splitting_inputs_over_calls_gives_the_same_outputs(registry: Registry, 
     assert result.status == "completed"
     assert result.outputs == whole.outputs
     e.close()
+
+
+def test_missing_inputs_follow_what_is_known(engine: Engine) -> None:
+    """§5.4's example: an unknown condition keeps both arms; a decided one only its arm."""
+    src = (
+        "in weight: Int\nin limit: Int\nin heavyFee: Int\nin flatFee: Int\n"
+        "fee = branch { weight > limit -> heavyFee, otherwise -> flatFee }\nout fee\n"
+    )
+    first = engine.run(src, {"weight": 5})
+    assert dict(first.missing_inputs) == {"limit": "Int", "heavyFee": "Int", "flatFee": "Int"}
+    second = engine.resume(first.execution_id, {"limit": 10})
+    assert dict(second.missing_inputs) == {"flatFee": "Int"}
+    assert engine.resume(first.execution_id, {"flatFee": 3}).outputs == {"fee": 3}
+
+
+def test_short_circuits_and_present_coalesce_need_nothing(engine: Engine) -> None:
+    """An input behind a decided `and`, or the right side of a present `??`, is not missing."""
+    src = "in a: Boolean\nin b: Boolean\nin o: Optional<Int>\nin d: Int\nin e: Int\nx = a and b\ny = o ?? d\nz = x when e > 0\nout y\nout z\n"
+    result = engine.run(src, {"a": False, "o": 4})
+    assert result.status == "suspended"
+    assert dict(result.missing_inputs) == {"e": "Int"}
