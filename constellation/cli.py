@@ -151,7 +151,8 @@ def cmd_resume(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_executions(args: argparse.Namespace, engine: Engine) -> int:
-    records, _ = engine.store.list_executions(status=args.status, limit=args.limit)
+    engine.prune()
+    records, _ = engine.executions(status=args.status, limit=args.limit)
     for r in records:
         name = r.pipeline_name or r.structural_hash[:12]
         missing = r.summary.get("missingInputs") or {}

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from constellation.compiler import compile_checked
-from constellation.errors import Diagnostic, InputError, NotFound
+from constellation.errors import Diagnostic, ExecutionExpired, InputError, NotFound
 from constellation.execution import Event, Execution
 from constellation.frontend import analyse, as_source
 from constellation.inputs import validate_inputs
@@ -266,6 +266,38 @@ class Engine:
     def _resolve(self, ref: str) -> tuple[Pipeline, str | None]:
         structural_hash, name = resolve_ref(self.store, ref)
         return self._load(structural_hash), name
+
+    # ------------------------------------------------------------------ executions
+
+    def executions(
+        self,
+        *,
+        status: str | None = None,
+        pipeline: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[ExecutionRecord], str | None]:
+        """Stored executions, newest first, and the cursor of the next page (None at the end)."""
+        return self.store.list_executions(
+            status=status, pipeline=pipeline, limit=limit, cursor=cursor
+        )
+
+    def execution(self, execution_id: str) -> ExecutionRecord:
+        """A stored execution; NotFound if there is none, ExecutionExpired past its TTL."""
+        record = self.store.get_execution(execution_id)
+        if record is None:
+            raise NotFound(f"No execution '{execution_id}' (it may have been deleted or pruned)")
+        if record.expires_at is not None and record.expires_at < self._clock():
+            raise ExecutionExpired(f"Execution '{execution_id}' expired")
+        return record
+
+    def delete_execution(self, execution_id: str) -> None:
+        if not self.store.delete_execution(execution_id):
+            raise NotFound(f"No execution '{execution_id}'")
+
+    def prune(self) -> int:
+        """Remove finished executions past the retention period and long-expired suspended ones."""
+        return self.store.prune(self._clock())
 
     def rollback(self, name: str, version: int | None = None) -> NameVersion:
         """Point ``name`` at its previous version (or the given one)."""

@@ -160,6 +160,12 @@ def test_expired_executions(registry: Registry) -> None:
     t[0] += 61
     with pytest.raises(ExecutionExpired, match="expired"):
         e.resume(first.execution_id, {"approval": True})
+    with pytest.raises(ExecutionExpired):
+        e.execution(first.execution_id)
+    t[0] += e.store.retention_seconds + 1
+    assert e.prune() == 1
+    with pytest.raises(NotFound):
+        e.execution(first.execution_id)
     e.close()
 
 
