@@ -275,3 +275,33 @@ def test_short_circuits_and_present_coalesce_need_nothing(engine: Engine) -> Non
     result = engine.run(src, {"a": False, "o": 4})
     assert result.status == "suspended"
     assert dict(result.missing_inputs) == {"e": "Int"}
+
+
+def test_cold_execution_never_parses_or_checks(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh engine executes a stored image without the parser or the checker."""
+    from constellation import frontend
+
+    store = MemoryStore()
+    Engine(registry, store=store).compile(APPROVAL, name="approve")
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the front end ran during a cold execution")
+
+    monkeypatch.setattr(frontend, "parse", forbidden)
+    monkeypatch.setattr(frontend, "check", forbidden)
+    cold = Engine(registry, store=store)
+    assert cold.execute("approve", {"text": "cold!", "approval": True}).outputs["approved"] == "cold!"
+    cold.close()
+
+
+def test_input_schema_carries_docs_and_examples(engine: Engine) -> None:
+    """The schema of missing inputs has @doc as description and @example values."""
+    src = '@doc("Who approves")\n@example(true)\nin ok: Boolean\nout ok\n'
+    result = engine.run(src)
+    assert result.input_schema == {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean", "description": "Who approves", "examples": [True]}},
+        "required": ["ok"],
+    }
