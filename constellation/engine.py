@@ -30,10 +30,10 @@ from constellation.limits import DEFAULT_LIMITS, Limits
 from constellation.loopthread import LoopThread
 from constellation.modules import Registry, default_registry
 from constellation.persistence import (
-    HASH,
     check_name,
     claim,
     finish,
+    hash_ref,
     image_of,
     load_image,
     open_for_resume,
@@ -316,8 +316,8 @@ class Engine:
 
     def delete_pipeline(self, ref: str) -> None:
         """Forget a name (with its versions), or an image no suspended execution needs."""
-        text = ref[len("sha256:") :] if ref.startswith("sha256:") else ref
-        if HASH.fullmatch(text):
+        text = hash_ref(ref)
+        if text is not None:
             if self.store.executions_using(text):
                 raise InputError(
                     f"Pipeline {text} is needed by suspended executions; "

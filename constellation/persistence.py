@@ -24,19 +24,18 @@ from constellation.errors import (
 )
 from constellation.execution import Execution
 from constellation.ir import Pipeline
-from constellation.store import ExecutionRecord, ImageRecord, Store
+from constellation.store import ExecutionRecord, ImageRecord, Store, is_key
 from constellation.suggest import did_you_mean
 from constellation.types import show
 
 HASH: Final = re.compile(r"[0-9a-f]{64}")
-NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: A claim that was never finished (the process died mid-resume) lapses after this long.
 CLAIM_SECONDS: Final = 600.0
 
 
 def check_name(name: str) -> str:
     """A valid pipeline name, or InputError saying what names look like."""
-    if not NAME.fullmatch(name) or HASH.fullmatch(name):
+    if not is_key(name) or HASH.fullmatch(name):
         raise InputError(
             f"Invalid pipeline name '{name}': use 1–128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit, and not 64 hex characters (that is a hash)"
@@ -57,13 +56,21 @@ def image_of(pipeline: Pipeline, now: float) -> ImageRecord:
     )
 
 
-def resolve_ref(store: Store, ref: str) -> tuple[str, str | None]:
-    """The structural hash a ref names (a hash, ``sha256:<hash>`` or a name), and the name."""
+def hash_ref(ref: str) -> str | None:
+    """The hash a ref spells (a 64-hex hash or ``sha256:<hash>``), or None for a name."""
     text = ref[len("sha256:") :] if ref.startswith("sha256:") else ref
     if HASH.fullmatch(text):
-        return text, None
+        return text
     if ref.startswith("sha256:"):
         raise InputError(f"'{ref}' is not a sha256 hash: expected 64 lower-case hex digits")
+    return None
+
+
+def resolve_ref(store: Store, ref: str) -> tuple[str, str | None]:
+    """The structural hash a ref names (a hash, ``sha256:<hash>`` or a name), and the name."""
+    structural_hash = hash_ref(ref)
+    if structural_hash is not None:
+        return structural_hash, None
     version = store.get_name(ref)
     if version is None:
         raise NotFound(f"No pipeline named '{ref}': compile it with that name first")
