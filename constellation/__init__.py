@@ -84,3 +84,18 @@ __all__ = [
     "default_registry",
     "module",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext constellation``: the notebook magics, imported only when asked for.
+
+    The engine never imports IPython; the extension lives in ``constellation_jupyter``.
+    """
+    try:
+        import constellation_jupyter
+    except ImportError as err:  # pragma: no cover - depends on the installed extras
+        raise ImportError(
+            "The notebook extension needs the 'jupyter' extra: "
+            "pip install 'constellation[jupyter]'"
+        ) from err
+    constellation_jupyter.load_ipython_extension(ipython)

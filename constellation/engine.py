@@ -67,9 +67,19 @@ class Engine:
         store: Store | str | os.PathLike[str] | None = None,
         suspended_ttl: float = 7 * 24 * 3600.0,
         wall_clock: Callable[[], float] = time.time,
+        execution_timeout: float | None = None,
     ) -> None:
         """``store``: a Store, a folder for a TinyDBStore, or None for a MemoryStore.
-        ``suspended_ttl``: seconds a suspended execution may wait before it expires."""
+        ``suspended_ttl``: seconds a suspended execution may wait before it expires.
+        ``execution_timeout``: seconds an execution may wait for its calls; past it they are
+        cancelled and the execution fails (plain functions already running are not stopped).
+        """
+        if execution_timeout is not None and execution_timeout <= 0:
+            raise ValueError(f"execution_timeout must be positive, not {execution_timeout}")
+        self.execution_timeout = execution_timeout
+        #: Compile-cache counters (``compile`` and ``run`` of source text), for metrics.
+        self.compile_cache_hits = 0
+        self.compile_cache_misses = 0
         self.registry = registry if registry is not None else default_registry
         self.limits = limits
         self.cache_backends = tuple(cache_backends)
@@ -142,7 +152,7 @@ class Engine:
         """Execute a compiled pipeline; a suspended execution is saved."""
         run = self._start(pipeline, inputs)
         if not run.finished_without_loop():
-            self._loop.run(run.complete())
+            self._loop.run(run.complete(self.execution_timeout))
         return self._settled(pipeline, run, name)
 
     async def aexecute_pipeline(
@@ -154,7 +164,7 @@ class Engine:
     ) -> Execution:
         """The async twin of :meth:`execute_pipeline`."""
         run = self._start(pipeline, inputs)
-        await run.complete()
+        await run.complete(self.execution_timeout)
         return self._settled(pipeline, run, name)
 
     def _start(self, pipeline: Pipeline, inputs: Mapping[str, object] | None) -> Run:
@@ -184,7 +194,7 @@ class Engine:
         run, claimed, record = self._prepare_resume(execution_id, inputs, resolved_nodes)
         try:
             if not run.finished_without_loop():
-                self._loop.run(run.complete())
+                self._loop.run(run.complete(self.execution_timeout))
         except BaseException:
             release(self.store, claimed, record, self._clock())
             raise
@@ -199,7 +209,7 @@ class Engine:
         """The async twin of :meth:`resume`."""
         run, claimed, record = self._prepare_resume(execution_id, inputs, resolved_nodes)
         try:
-            await run.complete()
+            await run.complete(self.execution_timeout)
         except BaseException:
             release(self.store, claimed, record, self._clock())
             raise
@@ -262,6 +272,10 @@ class Engine:
             with self._lock:
                 self._loaded[structural_hash] = pipeline
         return pipeline
+
+    def pipeline(self, ref: str) -> Pipeline:
+        """A stored pipeline by name, hash or ``sha256:hash`` (NotFound if there is none)."""
+        return self._resolve(ref)[0]
 
     def _resolve(self, ref: str) -> tuple[Pipeline, str | None]:
         structural_hash, name = resolve_ref(self.store, ref)
@@ -379,7 +393,9 @@ class Engine:
             hit = self._compiled.get(key)
             if hit is not None:
                 self._compiled.move_to_end(key)
+                self.compile_cache_hits += 1
                 return hit
+            self.compile_cache_misses += 1
         checked = analyse(src, self.registry, self.limits, self.cache_backends).raise_for_errors()
         pipeline = compile_checked(checked, self.registry)
         with self._lock:

@@ -175,6 +175,7 @@ class Run:
         self.waiters: dict[int, list[asyncio.Future[object]]] = {}
         self.started = time.perf_counter()
         self.any_missing = False
+        self.aborted: str | None = None
         if listeners:
             self.emit("execution.started")
         self.provide(inputs, restored or {})
@@ -311,7 +312,7 @@ class Run:
             self.fail(i, str(exc), root=True)
             return
         if isinstance(exc, asyncio.CancelledError):
-            self.fail(i, "cancelled", root=True)
+            self.fail(i, self.aborted or "cancelled", root=True)
             return
         if isinstance(exc, Exception):
             self.fail(i, f"internal error: {type(exc).__name__}: {exc}", root=True)
@@ -463,8 +464,13 @@ class Run:
         self.drain(None)
         return not self.deferred
 
-    async def complete(self) -> None:
-        """Run to the end on the running loop."""
+    async def complete(self, time_limit: float | None = None) -> None:
+        """Run to the end on the running loop.
+
+        ``time_limit`` (seconds, counted from the start of the execution) bounds the waiting:
+        past it, running calls are cancelled and every unfinished needed node fails. Plain
+        function calls are never interrupted (Python cannot stop a running function).
+        """
         if self.finished_without_loop():
             return
         loop = asyncio.get_running_loop()
@@ -475,7 +481,29 @@ class Run:
             self.drain(loop)
             if not self.tasks:
                 break
-            await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+            if time_limit is None:
+                await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            left = time_limit - (time.perf_counter() - self.started)
+            done, _ = await asyncio.wait(
+                self.tasks, timeout=max(left, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:  # the time limit passed with calls still running
+                await self.abort(f"the execution exceeded its time limit of {time_limit:g} s")
+                break
+
+    async def abort(self, message: str) -> None:
+        """Cancel the running calls and fail every needed node that has not finished."""
+        self.aborted = message
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # Cancelled tasks settle (and fail their nodes) through their done callbacks.
+            await asyncio.wait(tasks, timeout=1.0)
+        for i, needed in enumerate(self.needed):
+            if needed and self.state[i] in (IDLE, QUEUED, RUNNING):
+                self.fail(i, message, root=self.state[i] == RUNNING)
 
     # ------------------------------------------------------------------ state
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from constellation import CompileError, Engine, Limits
+from constellation import CompileError, Engine, Limits, NotFound
 from constellation.modules import Registry
 from tests.conftest import make_registry
 
@@ -74,3 +76,65 @@ def test_hot_and_repeat_compiles_share_the_structural_hash() -> None:
     b = engine.compile("# shout it\nout shout\nshout = Uppercase( trim(text) )\nin text: String\n")
     assert a.structural_hash == b.structural_hash
     assert a.syntactic_hash != b.syntactic_hash
+
+
+def test_compile_cache_counts_hits_and_misses() -> None:
+    """Each compile of new text is a miss, each repeat a hit (the service's metrics read these)."""
+    engine = Engine(make_registry())
+    source = "in a: Int\nout a"
+    engine.compile(source)
+    engine.compile(source)
+    engine.run(source, {"a": 1})
+    engine.compile(source + "\n")
+    assert (engine.compile_cache_hits, engine.compile_cache_misses) == (2, 2)
+
+
+def test_pipeline_by_reference() -> None:
+    """engine.pipeline resolves a name, a hash and sha256:hash to the stored pipeline."""
+    engine = Engine(make_registry())
+    compiled = engine.compile("in a: Int\nout a", name="ident")
+    for ref in ("ident", compiled.structural_hash, "sha256:" + compiled.structural_hash):
+        assert engine.pipeline(ref).structural_hash == compiled.structural_hash
+    with pytest.raises(NotFound, match="nope"):
+        engine.pipeline("nope")
+
+
+def _stuck_registry() -> Registry:
+    reg = make_registry()
+
+    @reg.module
+    async def Stuck(text: str) -> str:
+        await asyncio.Event().wait()  # never set: only the time limit ends it
+        return text
+
+    return reg
+
+
+STUCK = "in t: String\nquick = Uppercase(t)\nslow = Stuck(t)\nout quick\nout slow"
+
+
+def test_execution_time_limit_fails_the_execution_cleanly() -> None:
+    """Past execution_timeout the waiting call is cancelled and the execution fails, naming
+    the limit and the call; what finished before is kept."""
+    engine = Engine(_stuck_registry(), execution_timeout=0.05)
+    result = engine.run(STUCK, {"t": "x"})
+    assert result.status == "failed"
+    assert result.outputs == {"quick": "X"}
+    (error,) = result.errors
+    assert (error.node, error.module, error.line) == ("slow", "Stuck", 3)
+    assert error.message == "the execution exceeded its time limit of 0.05 s"
+    engine.close()
+
+
+def test_execution_time_limit_applies_to_the_async_api() -> None:
+    """arun obeys the same limit on the caller's loop."""
+    engine = Engine(_stuck_registry(), execution_timeout=0.05)
+    result = asyncio.run(engine.arun(STUCK, {"t": "x"}))
+    assert result.status == "failed"
+    assert "time limit of 0.05 s" in (result.error or "")
+    engine.close()
+
+
+def test_execution_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="execution_timeout must be positive"):
+        Engine(execution_timeout=0)
