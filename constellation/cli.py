@@ -1,5 +1,5 @@
 """The ``constellation`` command (engine.md §7): run, compile, execute, resume, executions,
-check and dot.
+check, dot, and serve (the HTTP service, in ``constellation_server``, imported only for it).
 
 Commands that keep state use a TinyDB store folder (``--store``, default
 ``./constellation-data``), so a run suspended by one process resumes in another.
@@ -245,11 +245,36 @@ def build_parser() -> argparse.ArgumentParser:
     dot.add_argument("file", metavar="FILE.cst")
     modules_option(dot)
     dot.set_defaults(handler=cmd_dot)
+
+    # Parsed by constellation_server.serve itself (main hands it the rest of the line);
+    # declared here so that `constellation --help` lists it.
+    sub.add_parser(
+        "serve",
+        help="serve the engine over HTTP (needs the 'server' extra; see serve --help)",
+        add_help=False,
+    )
     return parser
 
 
+def run_serve(argv: Sequence[str]) -> int:
+    """``constellation serve …``: the service, imported only now (the engine never needs Tornado)."""
+    try:
+        from constellation_server.serve import main as serve_main
+    except ImportError as err:
+        print(
+            f"constellation serve: the HTTP service is not installed ({err}); "
+            "install it with: pip install 'constellation[server]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return serve_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    line = list(sys.argv[1:] if argv is None else argv)
+    if line[:1] == ["serve"]:
+        return run_serve(line[1:])
+    args = build_parser().parse_args(line)
     try:
         for spec in args.modules:
             load_modules(spec)

@@ -9,3 +9,9 @@ import constellation as cst
 def Uppercase(text: str) -> str:
     """The text in upper case."""
     return text.upper()
+
+
+@cst.module
+def Describe(item: str, amount: float) -> str:
+    """One line for an expense request: what it is for and how much, in euros."""
+    return f"{item.strip()} ({amount:.2f} EUR)"

@@ -1,1 +1,34 @@
-"""The Constellation HTTP service (Tornado). Not yet implemented: see issue "The Tornado service"."""
+"""The Constellation HTTP service (Tornado): ``make_app(engine, config)`` and its settings.
+
+``constellation serve`` runs it as a process; a Jupyter server can mount the same handlers
+under a prefix (``handlers(service_state(engine, config, prefix), prefix)``).
+"""
+
+from __future__ import annotations
+
+from constellation_server.app import (
+    ROUTES,
+    drain,
+    handlers,
+    log_request,
+    make_app,
+    service_state,
+    state_of,
+)
+from constellation_server.config import ROLES, Role, ServiceConfig, key_hash
+from constellation_server.state import ServiceState
+
+__all__ = [
+    "ROLES",
+    "ROUTES",
+    "Role",
+    "ServiceConfig",
+    "ServiceState",
+    "drain",
+    "handlers",
+    "key_hash",
+    "log_request",
+    "make_app",
+    "service_state",
+    "state_of",
+]
