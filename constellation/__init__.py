@@ -99,3 +99,10 @@ def load_ipython_extension(ipython: object) -> None:
             "pip install 'constellation[jupyter]'"
         ) from err
     constellation_jupyter.load_ipython_extension(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext constellation``: stops the notebook's service and closes its store."""
+    import constellation_jupyter
+
+    constellation_jupyter.unload_ipython_extension(ipython)
