@@ -18,6 +18,7 @@ errors in one run.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,7 @@ _LARK = Lark(
     cache=_grammar_cache(),
 )
 _VOCABULARY = Vocabulary.from_terminals(_LARK.terminals)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --------------------------------------------------------------------------- driver
@@ -123,6 +125,21 @@ def parse(
                 Span.point(1, 1),
                 f"the source exceeds the size limit of {limits.max_source_bytes} bytes",
                 "split the program into several pipelines",
+            ),
+        )
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        # Python strings may hold them; UTF-8 (the source encoding, and every hash) may not.
+        start = surrogate.start()
+        line = text.count("\n", 0, start) + 1
+        column = start - (text.rfind("\n", 0, start) + 1) + 1
+        return None, (
+            Diagnostic.at(
+                "E020",
+                Span.point(line, column),
+                f"the source contains U+{ord(surrogate.group()):04X}, a lone surrogate, "
+                "which is not valid Unicode",
+                "remove it, or write the character it stands for",
             ),
         )
     with building(limits) as context:

@@ -181,6 +181,10 @@ class Store(Protocol):
         """
         ...
 
+    def count_executions(self, status: str | None = None) -> int:
+        """How many executions are stored (with ``status``), without reading them."""
+        ...
+
     def prune(self, now: float | None = None) -> int:
         """Remove executions past retention (see :meth:`IndexEntry.prunable`); how many."""
         ...
@@ -572,6 +576,11 @@ class ExecutionIndex:
         if at < len(self._order) and self._order[at] == key:
             del self._order[at]
 
+    def count(self, status: str | None) -> int:
+        if status is None:
+            return len(self._entries)
+        return sum(1 for e in self._entries.values() if e.status == status)
+
     def page(
         self, status: str | None, pipeline: str | None, limit: int, cursor: str | None
     ) -> tuple[list[str], str | None]:
@@ -779,6 +788,11 @@ class MemoryStore:
             ids, next_cursor = self._index.page(status, pipeline, limit, cursor)
             texts = [self._executions[i] for i in ids]
         return [execution_from_json(json.loads(t)) for t in texts], next_cursor
+
+    def count_executions(self, status: str | None = None) -> int:
+        with self._lock:
+            self._open()
+            return self._index.count(status)
 
     def prune(self, now: float | None = None) -> int:
         at = self._clock() if now is None else now

@@ -773,6 +773,11 @@ class TinyDBStore:
                 records.append(self._read_execution(execution_id))
         return records, next_cursor
 
+    def count_executions(self, status: str | None = None) -> int:
+        with self._lock:
+            self._guard()
+            return self._index.count(status)
+
     def prune(self, now: float | None = None) -> int:
         at = self._clock() if now is None else now
         with self._lock:

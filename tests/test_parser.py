@@ -986,6 +986,15 @@ def test_source_size_limit() -> None:
     assert [d.code for d in found] == ["E040"]
 
 
+def test_a_lone_surrogate_is_a_diagnostic_not_a_crash() -> None:
+    """Text that cannot be UTF-8 (a lone surrogate, possible in a Python str) is E020 where
+    it stands, before anything tries to encode or hash it."""
+    found = diagnostics('in a: String\nx = "ok \udc80"\nout x')
+    assert [(d.code, d.line, d.column, d.message) for d in found] == [
+        ("E020", 2, 9, "the source contains U+DC80, a lone surrogate, which is not valid Unicode")
+    ]
+
+
 @pytest.mark.parametrize(("open_", "close"), [("(", ")"), ("[", "]"), ("{a: ", "}")])
 def test_nesting_at_the_limit_parses_and_one_more_is_E040(open_: str, close: str) -> None:
     """Depth 256 is accepted; 257 is E040 at the token opening the outermost level."""

@@ -431,6 +431,14 @@ def test_listing_filters_by_status_and_pipeline(store: Store) -> None:
     assert store.list_executions(pipeline="nobody") == ([], None)
 
 
+def test_counting_agrees_with_listing(store: Store) -> None:
+    """count_executions counts what listing would return, in all and by status."""
+    fill_for_listing(store)
+    assert store.count_executions() == len(all_executions(store)) == 20
+    for status in ("suspended", "completed", "failed"):
+        assert store.count_executions(status) == len(all_executions(store, status=status))
+
+
 @pytest.mark.parametrize(
     ("filters", "message"),
     [

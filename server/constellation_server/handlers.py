@@ -25,7 +25,6 @@ execution_log = logging.getLogger("constellation_server.executions")
 
 _DIGITS = re.compile(r"[0-9]{1,6}")
 #: Suspended executions counted per scrape when the store has no count of its own.
-_SUSPENDED_SCAN_LIMIT = 10_000
 
 
 class EngineHandler(ApiHandler):
@@ -445,17 +444,10 @@ class MetricsHandler(EngineHandler):
         engine = self.state.engine
 
         def scrape() -> Scraped:
-            store = engine.store
-            count = getattr(store, "count_executions", None)
-            if count is not None:
-                suspended = int(count(status="suspended"))
-            else:
-                records, _ = store.list_executions(status="suspended", limit=_SUSPENDED_SCAN_LIMIT)
-                suspended = len(records)
             return Scraped(
-                suspended=suspended,
-                compile_cache_hits=int(getattr(engine, "compile_cache_hits", 0)),
-                compile_cache_misses=int(getattr(engine, "compile_cache_misses", 0)),
+                suspended=engine.store.count_executions("suspended"),
+                compile_cache_hits=engine.compile_cache_hits,
+                compile_cache_misses=engine.compile_cache_misses,
                 module_cache_hits=module_cache_hits(engine.policies.stats()),
             )
 

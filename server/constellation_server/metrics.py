@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from constellation import Event
+from constellation.policy import ModuleStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -226,10 +227,6 @@ def _histograms(
         out.append(f"{name}_count{_labels(names, labels)} {h.count}")
 
 
-def module_cache_hits(stats: Mapping[str, object]) -> dict[str, int]:
+def module_cache_hits(stats: Mapping[str, ModuleStats]) -> dict[str, int]:
     """``{module: cache hits}`` from ``engine.policies.stats()``."""
-    hits: dict[str, int] = {}
-    for module, s in stats.items():
-        value = getattr(s, "cache_hits", 0)
-        hits[module] = value if isinstance(value, int) else 0
-    return hits
+    return {module: s.cache_hits for module, s in stats.items()}
