@@ -215,8 +215,9 @@ class _Compiler:
                 expr = self.lower(decl.value, True)
                 unused.append(UnusedAssignment(name, checked.value_types[name], expr))
         outputs = tuple((name, name) for name in checked.outputs)
+        warnings = tuple(d for d in checked.diagnostics if not d.is_error)
         return Pipeline.build(
-            tuple(self.nodes), tuple(inputs), outputs, checked.source.text, tuple(unused)
+            tuple(self.nodes), tuple(inputs), outputs, checked.source.text, tuple(unused), warnings
         )
 
     def start(self, name: str) -> None:

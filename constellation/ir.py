@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias, cast
 
+from constellation.errors import Diagnostic
 from constellation.stack import recursion_room
 from constellation.types import Type
 
@@ -525,6 +526,8 @@ class Pipeline:
     syntactic_hash: str
     source: str
     unused: tuple[UnusedAssignment, ...] = ()
+    #: The compiler's warnings (not part of the identity; a stored image loads without them).
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
     index: Mapping[str, int] = field(init=False, compare=False, repr=False)
     dep_index: tuple[tuple[int, ...], ...] = field(init=False, compare=False, repr=False)
     lazy_dep_index: tuple[tuple[int, ...], ...] = field(init=False, compare=False, repr=False)
@@ -561,12 +564,15 @@ class Pipeline:
         outputs: tuple[tuple[str, str], ...],
         source: str,
         unused: tuple[UnusedAssignment, ...] = (),
+        warnings: tuple[Diagnostic, ...] = (),
     ) -> Pipeline:
         """A pipeline with its structural and syntactic hashes computed (see ``image.py``)."""
         from constellation.image import structural_hash, syntactic_hash
 
         structural = structural_hash(nodes, inputs, outputs, unused)
-        return Pipeline(nodes, inputs, outputs, structural, syntactic_hash(source), source, unused)
+        return Pipeline(
+            nodes, inputs, outputs, structural, syntactic_hash(source), source, unused, warnings
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pipeline):

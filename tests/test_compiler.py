@@ -7,7 +7,7 @@ from typing import TypedDict
 
 import pytest
 
-from constellation import image, ir
+from constellation import Engine, image, ir
 from constellation import types as ty
 from constellation.compiler import compile_checked
 from constellation.frontend import analyse
@@ -870,3 +870,14 @@ def test_long_declaration_chains() -> None:
     p = compile_text("\n".join(lines))
     assert len(p.nodes) == 3000
     assert p.node("x2999").deps == ("x2998",)
+
+
+def test_the_pipeline_carries_the_compilers_warnings() -> None:
+    """compile keeps its warnings on the pipeline (outside its identity), so callers need
+    not check the source a second time."""
+    engine = Engine(REGISTRY)
+    source = "in a: Int\nunused = a + 1\nout a"
+    pipeline = engine.compile(source)
+    assert [d.code for d in pipeline.warnings] == [d.code for d in engine.check(source)]
+    assert pipeline.warnings
+    assert engine.compile("in a: Int\nout a").warnings == ()

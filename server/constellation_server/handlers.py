@@ -120,8 +120,6 @@ class CompileHandler(EngineHandler):
 
         def compile_() -> dict[str, object]:
             pipeline = engine.compile(source, name=name)
-            # The compiler keeps warnings only as diagnostics of a check; ask for them.
-            warnings = [d.to_json() for d in engine.check(source) if not d.is_error]
             version = engine.store.get_name(name) if name is not None else None
             nodes = {node.id: node for node in pipeline.nodes}
             return {
@@ -131,7 +129,7 @@ class CompileHandler(EngineHandler):
                 "version": None if version is None else version.version,
                 "inputs": {spec.name: show(spec.type) for spec in pipeline.inputs},
                 "outputs": {out: show(nodes[nid].type) for out, nid in pipeline.outputs},
-                "warnings": warnings,
+                "warnings": [d.to_json() for d in pipeline.warnings],
             }
 
         self.reply(await self.engine(compile_))
