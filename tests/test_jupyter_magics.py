@@ -203,6 +203,8 @@ def test_executions_lists_suspended_ones(ip: InteractiveShell) -> None:
     """The table shows suspended executions with what they wait for; resumed ones leave it."""
     ip.run_cell_magic("constellation", "review --quiet -i text='a b'", REVIEW)
     execution_id = ip.user_ns["review"].execution_id
+    # The "resume from code" hint names the variable the cell bound.
+    assert "review.resume(approval=" in ip.user_ns["review"].static_html()
     listing = ip.run_line_magic("constellation", "executions --status suspended")
     assert (execution_id, "review", "suspended", "approval") == listing.table.rows[0][:4]
     bundle = listing._repr_mimebundle_()

@@ -103,9 +103,17 @@ class ConstellationMagics(Magics):
         if name is not None:
             self.session.sources[name] = cell
             self.session.names[pipeline.structural_hash] = name
-        result = run_live(engine, pipeline, inputs, show_dag=not args.no_dag, quiet=args.quiet)
+        variable = name or DEFAULT_RESULT
+        result = run_live(
+            engine,
+            pipeline,
+            inputs,
+            show_dag=not args.no_dag,
+            quiet=args.quiet,
+            variable=variable,
+        )
         self._remember(result)
-        self._namespace[name or DEFAULT_RESULT] = result
+        self._namespace[variable] = result
         if args.publish is not None:
             shown = self._publish(cell, name, args.publish or None, None)
             if not args.quiet:
