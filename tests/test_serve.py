@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,36 @@ def test_insecure_allows_a_public_interface(tmp_path: Path) -> None:
         assert service.call("GET", "/health")[0] == 200
         warnings = [e for e in service.events() if e["level"] == "WARNING"]
         assert any("anyone who can reach" in str(e["message"]) for e in warnings)
+    finally:
+        assert service.stop() == 0
+
+
+def test_a_stalled_body_is_cut_off_and_the_service_goes_on(tmp_path: Path) -> None:
+    """A client that promises a body and stops sending is disconnected after --body-timeout;
+    it holds nothing, and the next request is answered."""
+    service = ServiceProcess(
+        serve_command(
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--body-timeout",
+            "0.3",
+            "--store",
+            str(tmp_path / "store"),
+        ),
+        cwd=tmp_path,
+    )
+    try:
+        port = service.wait_listening()
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
+            slow.sendall(
+                b"POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"source": '
+            )
+            # Blocks until the server gives up on the body and closes: b"" is the close.
+            assert slow.recv(4096) == b""
+        assert service.call("GET", "/health")[0] == 200
     finally:
         assert service.stop() == 0
 

@@ -25,7 +25,7 @@ from tornado.web import Application
 from constellation import Engine
 
 try:
-    from constellation_server import ServiceConfig, make_app, state_of
+    from constellation_server import ServiceConfig, http_server, make_app, state_of
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "'%constellation serve' needs the 'server' extra: pip install 'constellation[server]'"
@@ -123,8 +123,9 @@ async def _listen_async(engine: Engine, sockets: list[Any]) -> tuple[HTTPServer,
 def _listen(engine: Engine, sockets: list[Any]) -> tuple[HTTPServer, Application]:
     """The app on ``sockets``, on the loop running in this thread (tornado's current loop)."""
     port = sockets[0].getsockname()[1]
-    app = make_app(engine, ServiceConfig(host=HOST, port=port))
-    server = HTTPServer(app)
+    config = ServiceConfig(host=HOST, port=port)
+    app = make_app(engine, config)
+    server = http_server(app, config)
     server.add_sockets(sockets)
     return server, app
 

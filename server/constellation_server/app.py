@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import tornado.web
+from tornado.httpserver import HTTPServer
 
 from constellation import Engine
 from constellation_server import handlers as h
@@ -292,6 +293,26 @@ def make_app(
         log_function=log_request,
         constellation=state,
         compress_response=False,
+    )
+
+
+#: Slack over ``max_body_bytes`` for Tornado's own limit, so the application (not a dropped
+#: connection) is what answers a body that is a little too large with 413.
+BODY_SLACK_BYTES = 64 * 1024
+
+
+def http_server(app: tornado.web.Application, config: ServiceConfig) -> HTTPServer:
+    """The HTTP server for ``app`` with the service's connection limits (not yet listening).
+
+    A client that goes quiet, between requests or in the middle of a body, must not hold a
+    connection (or a graceful shutdown) for ever.
+    """
+    return HTTPServer(
+        app,
+        max_body_size=config.max_body_bytes + BODY_SLACK_BYTES,
+        idle_connection_timeout=config.idle_timeout,
+        body_timeout=config.body_timeout,
+        xheaders=False,
     )
 
 

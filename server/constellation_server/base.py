@@ -7,6 +7,7 @@ It assumes nothing about the Application it is mounted in: everything comes from
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Collection
@@ -51,7 +52,7 @@ class ApiHandler(tornado.web.RequestHandler):
             return
         given = self.request.headers.get("X-Request-ID")
         self.request_id = (
-            given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+            given if given is not None and _REQUEST_ID.fullmatch(given) else _new_request_id()
         )
         origin = self.request.headers.get("Origin")
         if origin is not None and origin in self.state.cors_origins:
@@ -242,6 +243,15 @@ class ApiHandler(tornado.web.RequestHandler):
             self.get_status(),
             self.request.request_time(),
         )
+
+
+#: Request ids: a random prefix per process and a counter (unique, and no syscall per request).
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_id_counter = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 def _too_large(limit: int) -> ApiError:

@@ -45,6 +45,9 @@ class ServiceConfig:
     execution_timeout: float = 60.0
     #: Executions (run, execute, resume) running at once; more get 503.
     max_in_flight: int = 64
+    #: Seconds a client may take to send a request body, and may stay idle between requests.
+    body_timeout: float = 30.0
+    idle_timeout: float = 60.0
     #: Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     shutdown_timeout: float = 10.0
     log_format: Literal["text", "json"] = "text"

@@ -39,9 +39,6 @@ EXIT_USAGE = 2
 ENV_PREFIX = "CONSTELLATION_"
 #: Seconds to wait for a store folder still held by a process that is shutting down.
 STORE_WAIT_SECONDS = 10.0
-#: Slack over ``max_body_bytes`` for Tornado's own limit, so the application (not a dropped
-#: connection) is what answers a body that is a little too large with 413.
-BODY_SLACK_BYTES = 64 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: Seconds, after the drain, for answers to reach their sockets and connections to close.
 FLUSH_SECONDS = 1.0
@@ -128,6 +125,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_inputs", "int", "most inputs accepted in one request", "N"),
     Option("execution_timeout", "float", "wall-time limit of one execution, seconds", "SECONDS"),
     Option("max_in_flight", "int", "executions running at once (more: 503)", "N"),
+    Option(
+        "body_timeout",
+        "float",
+        "seconds a client may take to send a request body (then the connection closes)",
+        "SECONDS",
+    ),
+    Option("idle_timeout", "float", "seconds a connection may stay idle between requests", "SECONDS"),
     Option(
         "shutdown_timeout",
         "float",
@@ -391,24 +395,16 @@ async def serve(
 ) -> Outcome:
     """Listen until SIGTERM/SIGINT, then shut down gracefully."""
     # Imported here so that ``constellation serve --help`` and config errors need no Tornado.
-    from tornado.httpserver import HTTPServer
     from tornado.netutil import bind_sockets
 
-    from constellation_server.app import drain, make_app, state_of
+    from constellation_server.app import drain, http_server, make_app, state_of
 
     config = settings.config
     app = make_app(engine, config)
     state = state_of(app)
     for error in load_errors:
         state.record_pipeline_error(error.name, error.message)
-    server = HTTPServer(
-        app,
-        max_body_size=config.max_body_bytes + BODY_SLACK_BYTES,
-        # A client that goes quiet must not hold a connection (and a drain) forever.
-        idle_connection_timeout=60.0,
-        body_timeout=30.0,
-        xheaders=False,
-    )
+    server = http_server(app, config)
     try:
         sockets = bind_sockets(config.port, config.host, family=socket.AF_UNSPEC)
     except OSError as err:

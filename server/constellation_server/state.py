@@ -24,8 +24,9 @@ T = TypeVar("T")
 #: Threads for engine calls beyond the execution cap: compiles and store reads still get one
 #: when every execution slot is busy.
 EXTRA_WORKERS = 8
-#: Seconds past ``execution_timeout`` after which the service stops waiting for the engine
-#: (the engine enforces the limit itself; this only keeps a request from hanging if it did not).
+#: At most this many seconds (and at most ``execution_timeout`` again) past the limit, the
+#: service stops waiting for the engine: the engine enforces the limit itself; this only keeps
+#: a request from hanging if it did not.
 TIMEOUT_GRACE = 5.0
 
 
@@ -131,7 +132,8 @@ class ServiceState:
         expiry = None
         if execution:
             limit = self.config.execution_timeout
-            expiry = loop.call_later(limit + TIMEOUT_GRACE, _expire, result, limit)
+            grace = min(TIMEOUT_GRACE, limit)
+            expiry = loop.call_later(limit + grace, _expire, result, limit)
         try:
             return await result
         finally:
