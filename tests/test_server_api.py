@@ -528,8 +528,23 @@ def test_wall_time_limit_fails_the_execution(modules: Modules, tmp_path: Path) -
     with serve(modules.registry, tmp_path / "store", execution_timeout=0.2) as server:
         body = ok(server.request("POST", "/run", {"source": source, "inputs": {"t": "x"}}))
         assert body["status"] == "failed"
-        assert "0.2" in str(body["error"]) or "time" in str(body["error"]).lower(), body["error"]
+        assert body["error"] == "the execution exceeded its time limit of 0.2 s (line 2)"
+        assert body["errors"][0]["module"] == "Forever"  # type: ignore[index]
         assert server.request("GET", "/health/live").status == 200
+
+
+def test_the_service_stops_waiting_if_the_engine_does_not(modules: Modules, tmp_path: Path) -> None:
+    """An engine without a wall-time limit: the request ends anyway, the slot stays taken."""
+    config = ServiceConfig(execution_timeout=0.1, max_in_flight=1)
+    source = "in t: String\nx = Hold(t)\nout x\n"
+    with serve(modules.registry, tmp_path / "store", config) as server:
+        late = server.request("POST", "/run", {"source": source, "inputs": {"t": "x"}})
+        assert "0.1 s" in str(assert_error(late, 503, "ExecutionTimeout")["message"])
+        # The execution still holds its thread: the cap counts it until it really returns.
+        assert server.state.executions_in_flight == 1
+        assert_error(server.request("POST", "/run", {"source": source}), 503, "Overloaded")
+        modules.gate.set()
+        wait_for(lambda: server.state.executions_in_flight == 0, "the execution to return")
 
 
 def test_live_answers_while_a_large_source_compiles(server: Server) -> None:
