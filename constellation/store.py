@@ -423,7 +423,16 @@ def name_versions_of(doc: Mapping[str, object]) -> list[NameVersion]:
 
 
 def active_version_of(doc: Mapping[str, object]) -> NameVersion:
-    return next(v for v in name_versions_of(doc) if v.active)
+    """The active version of a checked name document (read on every execute by name)."""
+    f = JSONFields(doc)
+    active = f.integer("active")
+    for item in f.listing("versions"):
+        v = JSONFields(item)
+        if v.integer("version") == active:
+            return NameVersion(
+                f.text("name"), active, v.text("structural_hash"), v.number("created_at"), True
+            )
+    raise MalformedRecord(f"name {f.text('name')!r} has no active version {active}")
 
 
 def name_pointed(
