@@ -349,10 +349,10 @@ class Engine:
     def plan(self, pipeline: Pipeline) -> Plan:
         """The execution plan of ``pipeline`` (compiled once per registry revision)."""
         key = (pipeline.structural_hash, self.registry.revision)
-        with self._lock:
-            plan = self._plans.get(key)
-            if plan is not None:
-                return plan
+        # A dictionary read is atomic: only inserting (and evicting) takes the lock.
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
         plan = Plan(pipeline, self.registry)
         with self._lock:
             self._plans[key] = plan

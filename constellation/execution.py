@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Literal
 
 from constellation.codec import encode
@@ -74,24 +75,45 @@ class NodeReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class Event:
     """Something that happened during an execution, for listeners (live DAGs, metrics)."""
 
     kind: EventKind
     execution_id: str
     time: float
-    node: str | None = None
-    module: str | None = None
-    duration_ms: float | None = None
-    error: str | None = None
+    node: str | None
+    module: str | None
+    duration_ms: float | None
+    error: str | None
+
+    def __init__(
+        self,
+        kind: EventKind,
+        execution_id: str,
+        time: float,
+        node: str | None = None,
+        module: str | None = None,
+        duration_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        # By hand, as for Execution: an execution with listeners makes several per node.
+        self.__dict__.update(
+            kind=kind,
+            execution_id=execution_id,
+            time=time,
+            node=node,
+            module=module,
+            duration_ms=duration_ms,
+            error=error,
+        )
 
 
 def _no_nodes() -> tuple[NodeReport, ...]:
     return ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Execution:
     """The result of run, execute or resume. ``outputs`` holds run-time (Python) values.
 
@@ -103,19 +125,54 @@ class Execution:
     execution_id: str
     status: Status
     structural_hash: str
-    outputs: Mapping[str, object] = field(default_factory=dict)
-    pending_outputs: tuple[str, ...] = ()
-    missing_inputs: Mapping[str, str] = field(default_factory=dict)
-    input_schema: Mapping[str, object] = field(default_factory=dict)
-    error: str | None = None
-    errors: tuple[NodeError, ...] = ()
-    resumption_count: int = 0
-    warnings: tuple[str, ...] = ()
-    duration_ms: float = 0.0
-    output_types: Mapping[str, Type] = field(default_factory=dict, repr=False, compare=False)
-    node_reports: Callable[[], tuple[NodeReport, ...]] = field(
-        default=_no_nodes, repr=False, compare=False
-    )
+    outputs: Mapping[str, object]
+    pending_outputs: tuple[str, ...]
+    missing_inputs: Mapping[str, str]
+    input_schema: Mapping[str, object]
+    error: str | None
+    errors: tuple[NodeError, ...]
+    resumption_count: int
+    warnings: tuple[str, ...]
+    duration_ms: float
+    output_types: Mapping[str, Type] = field(repr=False, compare=False)
+    node_reports: Callable[[], tuple[NodeReport, ...]] = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        execution_id: str,
+        status: Status,
+        structural_hash: str,
+        outputs: Mapping[str, object] = MappingProxyType({}),
+        pending_outputs: tuple[str, ...] = (),
+        missing_inputs: Mapping[str, str] = MappingProxyType({}),
+        input_schema: Mapping[str, object] = MappingProxyType({}),
+        error: str | None = None,
+        errors: tuple[NodeError, ...] = (),
+        resumption_count: int = 0,
+        warnings: tuple[str, ...] = (),
+        duration_ms: float = 0.0,
+        output_types: Mapping[str, Type] = MappingProxyType({}),
+        node_reports: Callable[[], tuple[NodeReport, ...]] = _no_nodes,
+    ) -> None:
+        # Written by hand: the generated __init__ of a frozen dataclass sets each field
+        # through object.__setattr__, which costs more than a whole fast execution. The
+        # instance stays frozen (assignment still raises); empty mappings are read-only.
+        self.__dict__.update(
+            execution_id=execution_id,
+            status=status,
+            structural_hash=structural_hash,
+            outputs=outputs,
+            pending_outputs=pending_outputs,
+            missing_inputs=missing_inputs,
+            input_schema=input_schema,
+            error=error,
+            errors=errors,
+            resumption_count=resumption_count,
+            warnings=warnings,
+            duration_ms=duration_ms,
+            output_types=output_types,
+            node_reports=node_reports,
+        )
 
     @cached_property
     def nodes(self) -> tuple[NodeReport, ...]:

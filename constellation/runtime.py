@@ -52,6 +52,25 @@ _STATE_NAMES: Final[dict[int, NodeState]] = {
     QUEUED: "running",
 }
 _PREVIEW_CHARS: Final = 120
+_clock: Final = time.perf_counter
+_NOTHING: Final[Mapping[str, Any]] = MappingProxyType({})  # shared: results are read-only
+
+
+# Execution ids: 128 random bits from the OS as 32 hex digits, drawn 256 at a time (one
+# ``getrandom`` call per execution costs more than setting a small execution up).
+# ``list.pop`` is atomic, so threads need no lock; a forked child forgets the parent's.
+_ids: list[str] = []
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.clear)
+
+
+def _new_id() -> str:
+    try:
+        return _ids.pop()
+    except IndexError:
+        bits = os.urandom(16 * 256).hex()
+        _ids.extend(bits[k : k + 32] for k in range(32, len(bits), 32))
+        return bits[:32]
 
 
 class _Waiting(Exception):
@@ -139,6 +158,30 @@ class Plan:
 class Run:
     """One execution of a plan."""
 
+    __slots__ = (
+        "aborted",
+        "activated",
+        "any_missing",
+        "causes",
+        "deferred",
+        "durations",
+        "errors",
+        "execution_id",
+        "listeners",
+        "needed",
+        "pending",
+        "pending_eager",
+        "plan",
+        "policies",
+        "ready",
+        "started",
+        "state",
+        "tasks",
+        "values",
+        "waiters",
+        "warnings",
+    )
+
     def __init__(
         self,
         plan: Plan,
@@ -153,7 +196,7 @@ class Run:
         self.plan = plan
         self.policies = policies
         self.listeners = listeners
-        self.execution_id = execution_id or os.urandom(16).hex()
+        self.execution_id = execution_id or _new_id()
         n = len(plan.pipeline.nodes)
         self.values: list[object] = [None] * n
         self.state = [IDLE] * n
@@ -162,16 +205,17 @@ class Run:
             self.pending_eager = list(plan.eager_deps)
             self.activated = [not lazy for lazy in plan.lazy]
             self.needed = list(plan.eager)
+            self.ready: list[int] = []  # a heap of ranks (priority order)
+            self.deferred: list[int] = []
+            self.tasks: set[asyncio.Future[Any]] = set()
         else:
-            # A scheduled run neither counts nor demands: it only reads what is needed.
+            # A scheduled run neither counts, nor demands, nor waits on the loop: it only
+            # reads what is needed.
             self.needed = plan.eager
         self.durations: list[float | None] = [None] * n
         self.errors: list[NodeError] = []
         self.causes: dict[int, str] = {}
         self.warnings: list[str] = []
-        self.ready: list[int] = []  # a heap of ranks (priority order)
-        self.deferred: list[int] = []
-        self.tasks: set[asyncio.Future[Any]] = set()
         self.waiters: dict[int, list[asyncio.Future[object]]] = {}
         self.started = time.perf_counter()
         self.any_missing = False
@@ -236,8 +280,13 @@ class Run:
     def emit(self, kind: Any, node: int | None = None, **details: Any) -> None:
         if not self.listeners:
             return
-        node_id = None if node is None else self.plan.pipeline.nodes[node].id
-        event = Event(kind, self.execution_id, time.time(), node_id, **details)
+        node_id = module = None
+        if node is not None:
+            n = self.plan.pipeline.nodes[node]
+            node_id = n.id
+            if n.call is not None:
+                module = n.call.function
+        event = Event(kind, self.execution_id, time.time(), node_id, module, **details)
         for listener in self.listeners:
             listener(event)
 
@@ -257,7 +306,7 @@ class Run:
                 continue
             get = sync[i]
             if get is not None:
-                call(i, get)
+                call(i, get, clock())
                 continue
             state[i] = RUNNING
             if self.listeners:
@@ -352,7 +401,7 @@ class Run:
             )
             self.errors.append(NodeError(node.id, module, message, line, column))
         if self.listeners:
-            self.emit("node.failed", i, error=message)
+            self.emit("node.failed", i, error=message, duration_ms=self.durations[i])
         # Every node that strictly needs this one fails with it, without running.
         stack = [i]
         while stack:
@@ -427,25 +476,32 @@ class Run:
             for i, name in enumerate(self.state):
                 if name == WAITING:
                     self.block(i)
+        # One clock reading per node: each node starts when the one before it ended.
+        now = _clock()
         for i, get in schedule:
             if state[i] == IDLE:
-                call(i, get)
+                now = call(i, get, now)
 
-    def call(self, i: int, get: Getter) -> None:
-        """Run a node that never waits: its plain function, timed; then finish or settle it."""
-        self.state[i] = RUNNING
+    def call(self, i: int, get: Getter, begin: float) -> float:
+        """Run a node that never waits (its plain function), started at ``begin``; finish or
+        settle it, and return when it ended.
+
+        Its state goes from queued (or idle) straight to its outcome: nothing can look at a
+        node while its plain function runs, so it is never marked running.
+        """
         if self.listeners:
             self.emit("node.started", i)
-        clock = time.perf_counter
-        begin = clock()
         try:
             value = get(self, ())
         except BaseException as exc:
-            self.durations[i] = (clock() - begin) * 1e3
+            end = _clock()
+            self.durations[i] = (end - begin) * 1e3
             self.settle(i, exc)
-            return
-        self.durations[i] = (clock() - begin) * 1e3
+            return end
+        end = _clock()
+        self.durations[i] = (end - begin) * 1e3
         self.finish(i, value)
+        return end
 
     def block(self, i: int) -> None:
         """Mark what strictly needs the waiting node ``i`` as waiting too."""
@@ -539,10 +595,10 @@ class Run:
             status = "suspended"
         else:
             status = "completed"
-        missing: dict[str, str] = {}
+        missing: Mapping[str, str] = _NOTHING
         if status == "suspended":
             missing = self.missing_inputs(pending)
-        schema: dict[str, object] = {}
+        schema: Mapping[str, object] = _NOTHING
         if missing:
             schema = {
                 "type": "object",
@@ -562,20 +618,22 @@ class Run:
             error = f"{first.message} (line {first.line})" + (
                 f", and {more} more failure{'s' * (more != 1)}" if more else ""
             )
+        # Positional, in field order: binding keywords costs more than the rest of this.
         return Execution(
-            execution_id=self.execution_id,
-            status=status,
-            structural_hash=pipeline.structural_hash,
-            outputs=outputs,
-            pending_outputs=tuple(pending),
-            missing_inputs=missing,
-            input_schema=schema,
-            error=error,
-            errors=tuple(self.errors),
-            node_reports=self.reports,
-            warnings=tuple(self.warnings),
-            duration_ms=elapsed,
-            output_types=self.plan.output_types,
+            self.execution_id,
+            status,
+            pipeline.structural_hash,
+            outputs,
+            tuple(pending),
+            missing,
+            schema,
+            error,
+            tuple(self.errors),
+            0,
+            tuple(self.warnings),
+            elapsed,
+            self.plan.output_types,
+            self.reports,
         )
 
     def missing_inputs(self, pending: list[str]) -> dict[str, str]:

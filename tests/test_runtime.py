@@ -308,6 +308,8 @@ def test_events_reach_listeners(engine: Engine) -> None:
     assert kinds[0] == ("execution.started", None)
     assert ("node.started", "x") in kinds
     assert ("node.completed", "x") in kinds
+    # Call nodes name their module (metrics count calls per module); others name none.
+    assert {(e.node, e.module) for e in seen if e.kind == "node.completed"} == {("x", "Double")}
     assert kinds[-1] == ("execution.completed", None)
     run(engine, "in n: Int\nx = Double(n)\nout x\n", n=1)
     assert len(seen) == len(kinds)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from server_helpers import APPROVAL, HELLO, Modules, Server, serve, wait_for
 
 _LINE = re.compile(r"([a-z_]+)(\{.*\})? (-?[0-9.e+-]+|\+Inf)")
@@ -86,10 +85,6 @@ def test_metrics_after_traffic(tmp_path: Path) -> None:
     assert modules.calls["Lookup"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine events do not name the module yet (Event.module is None for call nodes)",
-)
 def test_module_call_metrics(tmp_path: Path) -> None:
     with serve(Modules().registry, tmp_path / "store") as server:
         traffic(server)
