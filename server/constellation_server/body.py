@@ -35,6 +35,11 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+#: Made once: ``json.loads`` with options builds a decoder (and its scanner) on every call.
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def parse_json(raw: bytes, max_depth: int) -> object:
     """The JSON value of ``raw``; ApiError 400 on anything that is not JSON within the limits."""
     try:
@@ -42,7 +47,7 @@ def parse_json(raw: bytes, max_depth: int) -> object:
     except UnicodeDecodeError as err:
         raise bad_request(f"The body is not UTF-8 (byte {err.start}); send UTF-8 JSON") from None
     try:
-        value = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise _too_deep(max_depth) from None
     except json.JSONDecodeError as err:
@@ -162,9 +167,9 @@ def _json_kind(value: object) -> str:
 def encode(body: object) -> bytes:
     """Compact UTF-8 JSON. Non-finite floats (a computed NaN) become null rather than a 500."""
     try:
-        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        return _ENCODER.encode(body).encode()
     except ValueError:
-        return json.dumps(_finite(body), separators=(",", ":"), allow_nan=False).encode()
+        return _ENCODER.encode(_finite(body)).encode()
 
 
 def _finite(value: object) -> object:
