@@ -60,6 +60,7 @@ class Compiled:
 
     run: Thunk
     get: Getter | None = None
+    node: int | None = None  # for a strict reference: the index of the node it reads
 
     @staticmethod
     def sync(get: Getter) -> Compiled:
@@ -163,7 +164,7 @@ class Evaluator:
             async def run_(run: Any, env: Env) -> object:
                 return run.values[i]
 
-            return Compiled(run_, get)
+            return Compiled(run_, get, i)
 
         self.demands = True
 
@@ -609,6 +610,11 @@ class ModuleCall:
         if len(getters) == 1 and call_direct and not self.module.result_converter:
             # The commonest call of all, in one frame: one argument, a result checked by the
             # validator of its type (shared by every call site of that type).
+            node = self.args[0].node
+            if node is not None:  # the argument is a node: read its value, with no getter
+                return functools.partial(
+                    _call_on_node, func, node, self.validate, self.mismatch, name
+                )
             return functools.partial(
                 _call_one, func, getters[0], self.validate, self.mismatch, name
             )
@@ -716,6 +722,26 @@ def _call_one(
     """
     try:
         result = func(get(run, env))
+    except Exception as exc:  # a module's own failure becomes the node's failure
+        raise EvaluationFailure(f"{name} failed: {_message(exc)}") from exc
+    try:
+        return validate(result)
+    except DecodeError as err:
+        raise mismatch(result, err) from None
+
+
+def _call_on_node(
+    func: Callable[[object], object],
+    i: int,
+    validate: Callable[[object], object],
+    mismatch: Callable[[object, DecodeError], EvaluationFailure],
+    name: str,
+    run: Any,
+    env: Env,
+) -> object:
+    """:func:`_call_one` on the value of the completed node ``i`` (one partial, not two)."""
+    try:
+        result = func(run.values[i])
     except Exception as exc:  # a module's own failure becomes the node's failure
         raise EvaluationFailure(f"{name} failed: {_message(exc)}") from exc
     try:
