@@ -19,10 +19,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from types import MappingProxyType
+from typing import get_args
 
 from constellation.compiler import compile_checked
 from constellation.errors import Diagnostic, ExecutionExpired, InputError, NotFound
-from constellation.execution import Event, Execution
+from constellation.execution import EventKind, Execution
 from constellation.frontend import analyse, as_source
 from constellation.inputs import validate_inputs
 from constellation.ir import Pipeline
@@ -43,12 +45,23 @@ from constellation.persistence import (
     suspended_record,
 )
 from constellation.policy import Clock, Policies
-from constellation.runtime import Plan, Run
+from constellation.runtime import Listener, Listeners, Plan, Run
 from constellation.source import Source
 from constellation.store import ExecutionRecord, MemoryStore, NameVersion, Store
 from constellation.tinydb_store import TinyDBStore
 
-Listener = Callable[[Event], None]
+Subscription = tuple[Listener, frozenset[str]]
+EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))
+
+
+def _by_kind(subscriptions: Sequence[Subscription]) -> Listeners:
+    """Each event kind → the listeners that asked for it, in subscription order."""
+    table: dict[str, tuple[Listener, ...]] = {}
+    for listener, kinds in subscriptions:
+        for kind in kinds:
+            table[kind] = (*table.get(kind, ()), listener)
+    return MappingProxyType(table)
+
 
 _CACHE_SIZE = 256
 
@@ -84,7 +97,8 @@ class Engine:
         self.limits = limits
         self.cache_backends = tuple(cache_backends)
         self.policies = Policies(clock)
-        self._listeners: tuple[Listener, ...] = tuple(listeners)
+        self._subscriptions = tuple((listener, EVENT_KINDS) for listener in listeners)
+        self._listeners = _by_kind(self._subscriptions)
         self._compiled: OrderedDict[tuple[str, int], Pipeline] = OrderedDict()
         self._plans: OrderedDict[tuple[str, int], Plan] = OrderedDict()
         self._lock = threading.Lock()
@@ -101,14 +115,26 @@ class Engine:
 
     # ------------------------------------------------------------------ events
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every event of every execution; returns an unsubscribe."""
+    def subscribe(
+        self, listener: Listener, kinds: Iterable[EventKind] | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` with every event of every execution, or only those of ``kinds``
+        (an execution builds no event that nobody asked for); returns an unsubscribe."""
+        wanted = EVENT_KINDS if kinds is None else frozenset(kinds)
+        unknown = sorted(wanted - EVENT_KINDS)
+        if unknown:
+            raise ValueError(
+                f"unknown event kind {unknown[0]!r}; the kinds are {', '.join(sorted(EVENT_KINDS))}"
+            )
+        subscription = (listener, wanted)
         with self._lock:
-            self._listeners = (*self._listeners, listener)
+            self._subscriptions = (*self._subscriptions, subscription)
+            self._listeners = _by_kind(self._subscriptions)
 
         def unsubscribe() -> None:
             with self._lock:
-                self._listeners = tuple(x for x in self._listeners if x is not listener)
+                self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)
+                self._listeners = _by_kind(self._subscriptions)
 
         return unsubscribe
 

@@ -35,6 +35,9 @@ from constellation.types import json_schema, show
 from constellation.values import render
 
 Listener = Callable[[Event], None]
+#: Listeners by the event kind they asked for (``Engine.subscribe(listener, kinds=…)``).
+Listeners = Mapping[str, tuple[Listener, ...]]
+NO_LISTENERS: Listeners = MappingProxyType({})
 
 # Node states during a run (small ints: compared in the hot loop).
 IDLE: Final = 0
@@ -187,7 +190,7 @@ class Run:
         plan: Plan,
         inputs: Mapping[str, object],
         policies: Policies,
-        listeners: tuple[Listener, ...] = (),
+        listeners: Listeners = NO_LISTENERS,
         execution_id: str | None = None,
         restored: Mapping[int, object] | None = None,
     ) -> None:
@@ -278,7 +281,8 @@ class Run:
         return self.plan.call_site(e)
 
     def emit(self, kind: Any, node: int | None = None, **details: Any) -> None:
-        if not self.listeners:
+        targets = self.listeners.get(kind)
+        if not targets:  # nobody asked for this kind: no event is built
             return
         node_id = module = None
         if node is not None:
@@ -287,7 +291,7 @@ class Run:
             if n.call is not None:
                 module = n.call.function
         event = Event(kind, self.execution_id, time.time(), node_id, module, **details)
-        for listener in self.listeners:
+        for listener in targets:
             listener(event)
 
     # ------------------------------------------------------------------ scheduling

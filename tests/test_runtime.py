@@ -315,6 +315,22 @@ def test_events_reach_listeners(engine: Engine) -> None:
     assert len(seen) == len(kinds)
 
 
+def test_listeners_get_only_the_kinds_they_ask_for(engine: Engine) -> None:
+    """subscribe(kinds=…) filters; unknown kinds are refused with the list of kinds."""
+    some: list[Event] = []
+    every: list[Event] = []
+    engine.subscribe(some.append, kinds=["node.completed", "execution.completed"])
+    engine.subscribe(every.append)
+    run(engine, "in n: Int\nx = Double(n)\nout x\n", n=1)
+    assert [(e.kind, e.node) for e in some] == [
+        ("node.completed", "x"),
+        ("execution.completed", None),
+    ]
+    assert len(every) > len(some)
+    with pytest.raises(ValueError, match=r"unknown event kind 'node\.done'; the kinds are "):
+        engine.subscribe(some.append, kinds=["node.done"])
+
+
 def test_independent_async_modules_overlap() -> None:
     """Twenty independent async modules run concurrently (observed with a barrier, not time)."""
     reg = Registry()

@@ -54,7 +54,9 @@ class ServiceState:
         #: Every engine call not returned yet, executions included.
         self.calls_in_flight = 0
         self._idle_waiters: list[asyncio.Future[None]] = []
-        self._unsubscribe = engine.subscribe(self.metrics.on_event)
+        self._unsubscribe = engine.subscribe(
+            self.metrics.on_event, kinds=("node.completed", "node.failed")
+        )
 
     # -- start-up and shutdown ------------------------------------------------------------
 
