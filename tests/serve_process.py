@@ -183,3 +183,12 @@ def call(
 def serve_command(*args: str) -> list[str]:
     """``python -m constellation_server ARGS`` with this interpreter."""
     return [sys.executable, "-m", "constellation_server", *args]
+
+
+def json_service(folder: Path, *args: str, env: Mapping[str, str] | None = None) -> ServiceProcess:
+    """``constellation serve ARGS`` started in ``folder``: any free port, JSON logs and the
+    store in ``folder/store``. Call ``wait_listening`` before using it."""
+    command = serve_command(
+        "--port", "0", "--log-format", "json", "--store", str(folder / "store"), *args
+    )
+    return ServiceProcess(command, cwd=folder, env=env)

@@ -25,6 +25,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def scripts_run(folder: Path, port: int) -> ServiceProcess:
+    """``scripts/run`` itself (set-up skipped) on ``port``, with its store in ``folder``."""
+    return ServiceProcess(
+        [str(REPO / "scripts" / "run")],
+        cwd=folder,
+        env={
+            "CONSTELLATION_SKIP_SETUP": "1",
+            "CONSTELLATION_PORT": str(port),
+            "CONSTELLATION_STORE": str(folder / "store"),
+        },
+        json_logs=False,
+    )
+
+
 def curl_commands(printed: list[str]) -> list[str]:
     """The printed curl commands, continuation lines joined."""
     commands: list[str] = []
@@ -52,16 +66,7 @@ def run_curl(command: str) -> dict[str, object]:
 @pytest.mark.timeout(120)
 def test_scripts_run_serves_the_examples(tmp_path: Path) -> None:
     port = free_port()
-    service = ServiceProcess(
-        [str(REPO / "scripts" / "run")],
-        cwd=tmp_path,
-        env={
-            "CONSTELLATION_SKIP_SETUP": "1",
-            "CONSTELLATION_PORT": str(port),
-            "CONSTELLATION_STORE": str(tmp_path / "store"),
-        },
-        json_logs=False,
-    )
+    service = scripts_run(tmp_path, port)
     try:
         assert service.wait_listening() == port
         line = service.wait_for_line(lambda s: "published 2 pipelines" in s)
@@ -108,16 +113,7 @@ def test_the_documented_curl_examples_run(tmp_path: Path) -> None:
     assert blocks[0].strip() == "URL=http://127.0.0.1:8080"
     port = free_port()
     script = "\n".join([f"URL=http://127.0.0.1:{port}", *blocks[1:]]).replace("\n#", "\necho\n#")
-    service = ServiceProcess(
-        [str(REPO / "scripts" / "run")],
-        cwd=tmp_path,
-        env={
-            "CONSTELLATION_SKIP_SETUP": "1",
-            "CONSTELLATION_PORT": str(port),
-            "CONSTELLATION_STORE": str(tmp_path / "store"),
-        },
-        json_logs=False,
-    )
+    service = scripts_run(tmp_path, port)
     try:
         service.wait_listening()
         result = subprocess.run(

@@ -19,7 +19,7 @@ import pytest
 from constellation_server.config import ServiceConfig, key_hash
 from constellation_server.logs import JsonFormatter, TextFormatter
 from constellation_server.serve import OPTIONS, parse_settings
-from serve_process import REPO, ServiceProcess, clean_environ, serve_command
+from serve_process import REPO, ServiceProcess, clean_environ, json_service, serve_command
 
 from constellation.cli import UsageError
 
@@ -130,20 +130,7 @@ def test_refuses_a_public_interface_without_keys(tmp_path: Path) -> None:
 
 def test_insecure_allows_a_public_interface(tmp_path: Path) -> None:
     """--insecure: it listens on 0.0.0.0, warns, and answers on loopback."""
-    service = ServiceProcess(
-        serve_command(
-            "--host",
-            "0.0.0.0",
-            "--insecure",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--store",
-            str(tmp_path / "store"),
-        ),
-        cwd=tmp_path,
-    )
+    service = json_service(tmp_path, "--host", "0.0.0.0", "--insecure")
     try:
         service.wait_listening()
         assert service.call("GET", "/health")[0] == 200
@@ -156,19 +143,7 @@ def test_insecure_allows_a_public_interface(tmp_path: Path) -> None:
 def test_a_stalled_body_is_cut_off_and_the_service_goes_on(tmp_path: Path) -> None:
     """A client that promises a body and stops sending is disconnected after --body-timeout;
     it holds nothing, and the next request is answered."""
-    service = ServiceProcess(
-        serve_command(
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--body-timeout",
-            "0.3",
-            "--store",
-            str(tmp_path / "store"),
-        ),
-        cwd=tmp_path,
-    )
+    service = json_service(tmp_path, "--body-timeout", "0.3")
     try:
         port = service.wait_listening()
         with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
@@ -227,21 +202,7 @@ def test_pipelines_folder_with_a_broken_file(tmp_path: Path) -> None:
     (folder / "echo.cst").write_text("in n: Int\nout n\n")
     (folder / "broken.cst").write_text("in n: Int\nm = n + k\nout m\n")
     (folder / "notes.txt").write_text("not a pipeline")
-    service = ServiceProcess(
-        serve_command(
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--modules",
-            "mods.py",
-            "--pipelines",
-            str(folder),
-            "--store",
-            str(tmp_path / "store"),
-        ),
-        cwd=tmp_path,
-    )
+    service = json_service(tmp_path, "--modules", "mods.py", "--pipelines", str(folder))
     try:
         service.wait_listening()
         status, body = service.call("POST", "/execute", {"ref": "greet", "inputs": {"name": "Bo"}})

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serve_process import REPO, ServiceProcess, serve_command
+from serve_process import REPO, ServiceProcess, json_service
 
 KEY = "contract-admin-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -43,14 +43,10 @@ LONG_EXAMPLES = 100
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     folder: Path = tmp_path_factory.mktemp("contract")
-    process = ServiceProcess(
-        serve_command(
-            "--port", "0", "--log-format", "json",
-            "--store", str(folder / "store"),
-            "--modules", str(REPO / "examples" / "modules.py"),
-            "--pipelines", str(REPO / "examples"),
-        ),
-        cwd=folder,
+    process = json_service(
+        folder,
+        "--modules", str(REPO / "examples" / "modules.py"),
+        "--pipelines", str(REPO / "examples"),
         env={"CONSTELLATION_API_KEYS": f"{KEY}:admin"},
     )  # fmt: skip
     try:

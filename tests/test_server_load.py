@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from serve_process import REPO, ServiceProcess, serve_command
+from serve_process import REPO, json_service
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
@@ -101,14 +101,10 @@ def percentile(values: list[float], q: float) -> float:
 @pytest.mark.long
 @pytest.mark.timeout(int(SECONDS) + 240)
 def test_bounded_open_loop_load(tmp_path: Path) -> None:
-    service = ServiceProcess(
-        serve_command(
-            "--port", "0", "--log-format", "json",
-            "--store", str(tmp_path / "store"),
-            "--modules", str(REPO / "examples" / "modules.py"),
-            "--pipelines", str(REPO / "examples"),
-        ),
-        cwd=tmp_path,
+    service = json_service(
+        tmp_path,
+        "--modules", str(REPO / "examples" / "modules.py"),
+        "--pipelines", str(REPO / "examples"),
     )  # fmt: skip
     try:
         port = service.wait_listening()

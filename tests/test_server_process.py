@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from serve_process import ServiceProcess, call, serve_command
+from serve_process import ServiceProcess, call, json_service
 
 from constellation.tinydb_store import TinyDBStore
 
@@ -48,21 +48,13 @@ def start(tmp_path: Path, *extra: str) -> ServiceProcess:
         (folder / "split.cst").write_text(SPLIT)
         (folder / "gated.cst").write_text(GATED)
         (tmp_path / "mods.py").write_text(MODULES)
-    service = ServiceProcess(
-        serve_command(
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--modules",
-            "mods.py",
-            "--pipelines",
-            str(folder),
-            "--store",
-            str(tmp_path / "store"),
-            *extra,
-        ),
-        cwd=tmp_path,
+    service = json_service(
+        tmp_path,
+        "--modules",
+        "mods.py",
+        "--pipelines",
+        str(folder),
+        *extra,
         env={"GATE_DIR": str(tmp_path)},
     )
     service.wait_listening()
