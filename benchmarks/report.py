@@ -40,8 +40,18 @@ requests per second (closed loop, the median of 5 alternating rounds) and millis
 One run is one sample of a noisy, shared two-core machine: figures near their bar move
 across runs. Measured over several full runs while the engine was tuned (November 2026):
 W3 0.15–0.19, W1 vs Hamilton 0.06, W1 vs floor 10–15, W8 executions 1.2–1.7 (the chain at
-10,000 nodes outgrows the CPU caches), and W7 0.56–0.82: most of the service's cost over
-bare Tornado is its own per-request work (see the W7 note), not the engine's ~12 µs.
+10,000 nodes outgrows the CPU caches), and W7 0.53–0.82, below its bar in most runs.
+
+Where W7's time goes, as server CPU per request (psutil on each server process, alternating
+closed-loop rounds; 2026-11-25): bare Tornado 190–200 µs, the service 300–310 µs. Of the
+difference, Tornado's streaming and async handler structure is about 8 µs, the service's own
+checks (request id, keys and limits, body parsing, error shape) about 18 µs, the engine's
+execute plus the result JSON about 39 µs (8 µs in a tight loop: the caches are cold between
+requests), metrics about 13 µs, and the hand-off of each execution to a worker thread about
+30 µs. The hand-off is also the open-loop p99 (GIL hand-offs between the loop and the
+workers). It is there so that a module that blocks cannot stall the service; running plans of
+plain functions that have always been fast on the event loop would remove it, at the risk of
+a stall if such a module ever hangs.
 """
 
 WORKLOADS = """\
@@ -59,7 +69,7 @@ WORKLOADS = """\
   executions in the store, alternated run by run.
 - **W7 http**: `POST /execute` of W3 on the service (`constellation_server.make_app`) and a
   bare Tornado JSON handler, same `HTTPServer` settings on loopback, the load generator in
-  other processes (keep-alive `http.client` connections): closed loop for the maximum
+  another process (8 keep-alive asyncio connections): closed loop for the maximum
   requests per second, then an open loop at a fixed rate for p50/p99 latency.
 - **W8 scale**: the W1 and W2 shapes at 1,000 and 10,000 nodes, compile and execute, as time
   per node.
