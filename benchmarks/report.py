@@ -40,18 +40,18 @@ requests per second (closed loop, the median of 5 alternating rounds) and millis
 One run is one sample of a noisy, shared two-core machine: figures near their bar move
 across runs. Measured over several full runs while the engine was tuned (November 2026):
 W3 0.15–0.19, W1 vs Hamilton 0.06, W1 vs floor 10–15, W8 executions 1.2–1.7 (the chain at
-10,000 nodes outgrows the CPU caches), and W7 0.53–0.82, below its bar in most runs.
+10,000 nodes outgrows the CPU caches), and W7 0.70–0.81 (0.53–0.65 before proven-fast
+pipelines ran on the event loop): W7 sits near its bar.
 
 Where W7's time goes, as server CPU per request (psutil on each server process, alternating
-closed-loop rounds; 2026-11-25): bare Tornado 190–200 µs, the service 300–310 µs. Of the
-difference, Tornado's streaming and async handler structure is about 8 µs, the service's own
-checks (request id, keys and limits, body parsing, error shape) about 18 µs, the engine's
-execute plus the result JSON about 39 µs (8 µs in a tight loop: the caches are cold between
-requests), metrics about 13 µs, and the hand-off of each execution to a worker thread about
-30 µs. The hand-off is also the open-loop p99 (GIL hand-offs between the loop and the
-workers). It is there so that a module that blocks cannot stall the service; running plans of
-plain functions that have always been fast on the event loop would remove it, at the risk of
-a stall if such a module ever hangs.
+closed-loop rounds; 2026-11-25): bare Tornado 190–200 µs, the service 300–310 µs with every
+execution on a worker thread. Of the difference, Tornado's streaming and async handler
+structure is about 8 µs, the service's own checks (request id, keys and limits, body
+parsing, error shape) about 18 µs, the engine's execute plus the result JSON about 39 µs
+(8 µs in a tight loop: the caches are cold between requests), metrics about 13 µs, and the
+hand-off of each execution to a worker thread about 30 µs. The service now runs a cold
+execution on the event loop once its pipeline of plain functions has proven fast
+(`docs/service.md`, "Where executions run"), which removes the hand-off for W7.
 """
 
 WORKLOADS = """\

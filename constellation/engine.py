@@ -160,12 +160,12 @@ class Engine:
 
     def execute(self, ref: str, inputs: Mapping[str, object] | None = None) -> Execution:
         """Execute a stored pipeline by name, hash or ``sha256:hash``: cold mode."""
-        pipeline, name = self._resolve(ref)
+        pipeline, name = self.resolve(ref)
         return self.execute_pipeline(pipeline, inputs, name=name)
 
     async def aexecute(self, ref: str, inputs: Mapping[str, object] | None = None) -> Execution:
         """The async twin of :meth:`execute`."""
-        pipeline, name = self._resolve(ref)
+        pipeline, name = self.resolve(ref)
         return await self.aexecute_pipeline(pipeline, inputs, name=name)
 
     def execute_pipeline(
@@ -301,9 +301,10 @@ class Engine:
 
     def pipeline(self, ref: str) -> Pipeline:
         """A stored pipeline by name, hash or ``sha256:hash`` (NotFound if there is none)."""
-        return self._resolve(ref)[0]
+        return self.resolve(ref)[0]
 
-    def _resolve(self, ref: str) -> tuple[Pipeline, str | None]:
+    def resolve(self, ref: str) -> tuple[Pipeline, str | None]:
+        """A stored pipeline by name, hash or ``sha256:hash``, and the name if ``ref`` is one."""
         structural_hash, name = resolve_ref(self.store, ref)
         return self._load(structural_hash), name
 

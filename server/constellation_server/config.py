@@ -43,6 +43,9 @@ class ServiceConfig:
     max_inputs: int = 256
     #: Wall-time limit of one execution, in seconds.
     execution_timeout: float = 60.0
+    #: A cold execution of plain functions whose last runs each took less than this runs on
+    #: the event loop instead of a worker thread (see ``inline.py``); 0: always a thread.
+    inline_threshold_ms: float = 1.0
     #: Executions (run, execute, resume) running at once; more get 503.
     max_in_flight: int = 64
     #: Seconds a client may take to send a request body, and may stay idle between requests.

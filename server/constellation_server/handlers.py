@@ -39,9 +39,21 @@ class EngineHandler(ApiHandler):
                 raise
             raise mapped from None
 
-    async def execution(self, mode: str, fn: Callable[[], Execution]) -> None:
+    async def execution(
+        self, mode: str, fn: Callable[[], Execution], *, on_loop: bool = False
+    ) -> Execution:
+        """Run ``fn`` (on a worker thread, or here when ``on_loop``), record and answer it."""
         started = time.perf_counter()
-        result = await self.engine(fn, execution=True)
+        if on_loop:
+            try:
+                result = fn()
+            except ConstellationError as err:
+                mapped = from_engine(err)
+                if mapped is None:
+                    raise
+                raise mapped from None
+        else:
+            result = await self.engine(fn, execution=True)
         seconds = time.perf_counter() - started
         self.state.metrics.execution(mode, result.status, seconds)
         if execution_log.isEnabledFor(logging.INFO):
@@ -63,6 +75,7 @@ class EngineHandler(ApiHandler):
                 },
             )
         self.reply(result.to_json())
+        return result
 
 
 # -- executing ------------------------------------------------------------------------------
@@ -82,8 +95,20 @@ class ExecuteHandler(EngineHandler):
         body = self.fields(("ref", "inputs"), required=True)
         ref = body.string("ref", required=True) or ""
         inputs = body.object("inputs", self.state.config.max_inputs)
-        engine = self.state.engine
-        await self.execution("cold", lambda: engine.execute(ref, inputs))
+        engine, fast = self.state.engine, self.state.fast
+        chosen = fast.candidate(engine, ref, inputs)
+        if chosen is not None:
+            pipeline, name = chosen
+            result = await self.execution(
+                "cold",
+                lambda: engine.execute_pipeline(pipeline, inputs, name=name),
+                on_loop=True,
+            )
+        else:
+            result = await self.execution("cold", lambda: engine.execute(ref, inputs))
+        if result.status != "suspended":
+            # The engine's own time: what the modules took, not the hand-off or the answer.
+            fast.observe(engine, ref, result.structural_hash, result.duration_ms / 1000.0)
 
 
 class ResumeHandler(EngineHandler):

@@ -124,6 +124,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_json_depth", "int", "deepest JSON nesting accepted in a body", "N"),
     Option("max_inputs", "int", "most inputs accepted in one request", "N"),
     Option("execution_timeout", "float", "wall-time limit of one execution, seconds", "SECONDS"),
+    Option(
+        "inline_threshold_ms",
+        "float",
+        "cold executions of plain functions that always took less run on the event loop "
+        "(0: always on a worker thread)",
+        "MS",
+    ),
     Option("max_in_flight", "int", "executions running at once (more: 503)", "N"),
     Option(
         "body_timeout",

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from constellation import Engine
 from constellation_server.config import ServiceConfig
 from constellation_server.errors import ApiError
+from constellation_server.inline import FastPipelines
 from constellation_server.metrics import Metrics
 from constellation_server.ratelimit import RateLimiter
 from constellation_server.workers import WorkerPool
@@ -44,6 +45,8 @@ class ServiceState:
         )
         self.cors_origins = frozenset(config.cors_origins)
         self.workers = WorkerPool(config.max_in_flight + EXTRA_WORKERS)
+        #: Cold executions proven fast enough to run on the event loop (see inline.py).
+        self.fast = FastPipelines(config.inline_threshold_ms / 1000.0)
         #: Pipelines that failed to load at start (name → message), listed by /health/ready.
         self.pipeline_errors: dict[str, str] = {}
         self.draining = False
