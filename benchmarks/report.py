@@ -40,8 +40,8 @@ requests per second (closed loop, the median of 5 alternating rounds) and millis
 One run is one sample of a noisy, shared two-core machine: figures near their bar move
 across runs. Measured over several full runs while the engine was tuned (November 2026):
 W3 0.15–0.19, W1 vs Hamilton 0.06, W1 vs floor 10–15, W8 executions 1.2–1.7 (the chain at
-10,000 nodes outgrows the CPU caches), and W7 0.70–0.81 (0.53–0.65 before proven-fast
-pipelines ran on the event loop): W7 sits near its bar.
+10,000 nodes outgrows the CPU caches), and W7 0.68–0.81 (0.53–0.65 before proven-fast
+pipelines ran on the event loop): W7 sits at its bar, on either side of it.
 
 Where W7's time goes, as server CPU per request (psutil on each server process, alternating
 closed-loop rounds; 2026-11-25): bare Tornado 190–200 µs, the service 300–310 µs with every
