@@ -1,5 +1,6 @@
 """The endpoints of service.md §2. Each handler checks its input, hands engine work to a
 worker thread (``ServiceState.call``) and answers with JSON; errors go through ``ApiError``.
+The one exception: a cold execution of a pipeline proven fast runs on the loop (``inline.py``).
 """
 
 from __future__ import annotations
