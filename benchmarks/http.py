@@ -11,6 +11,10 @@ keep-alive connections sending a prepared request.
 - open loop: requests sent at a fixed rate (half the engine's closed-loop maximum)
   whatever the answers do; latency counted from when each request was due, so that a slow
   answer delays the ones queued behind it in the figures too (no coordinated omission).
+
+Where the machine allows it (Linux, two CPUs or more), both servers are pinned to one CPU
+and the load to the others: otherwise the scheduler sometimes puts a server beside the load
+generator and sometimes not, and that alone moved the ratio by a tenth between runs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import json
 import multiprocessing
 import multiprocessing.connection
+import os
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -42,8 +47,24 @@ def request(port: int) -> bytes:
 # ---------------------------------------------------------------------- servers
 
 
-def serve(kind: str, conn: multiprocessing.connection.Connection) -> None:
+def _cpus() -> tuple[set[int], set[int]] | None:
+    """The CPU for the servers and the CPUs for the load, or None if they cannot be pinned."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) >= 2 else None
+
+
+def _pin(cpus: set[int] | None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
+def serve(
+    kind: str, conn: multiprocessing.connection.Connection, cpus: set[int] | None = None
+) -> None:
     """In a child process: serve ``kind`` ("engine" or "tornado") until told to stop."""
+    _pin(cpus)
     asyncio.run(_serve(kind, conn))
 
 
@@ -207,14 +228,16 @@ def w7(budget: Budget) -> list[Figure]:
         ]
     # Short rounds in turn, the median of each server's: a burst of load from elsewhere on a
     # shared machine then spoils one round, not the figure.
-    seconds = 1.0 if budget.quick else 2.0
-    rounds = 1 if budget.quick else 5
+    seconds = 1.0 if budget.quick else 1.5
+    rounds = 1 if budget.quick else 9
     ctx = multiprocessing.get_context("spawn")
+    pinned = _cpus()
+    server_cpus, load_cpus = pinned or (None, None)
     servers: dict[str, tuple[Any, multiprocessing.connection.Connection, int]] = {}
     try:
         for kind in ("engine", "tornado"):
             parent, child = ctx.Pipe()
-            process = ctx.Process(target=serve, args=(kind, child), daemon=True)
+            process = ctx.Process(target=serve, args=(kind, child, server_cpus), daemon=True)
             process.start()
             deadline = time.monotonic() + 60
             while not parent.poll(0.1):
@@ -222,7 +245,9 @@ def w7(budget: Budget) -> list[Figure]:
                     raise RuntimeError(f"the {kind} server did not start (see its traceback)")
             servers[kind] = (process, parent, parent.recv())
         ports = {kind: port for kind, (_, _, port) in servers.items()}
-        with ProcessPoolExecutor(1, mp_context=ctx) as load:
+        with ProcessPoolExecutor(
+            1, mp_context=ctx, initializer=_pin, initargs=(load_cpus,)
+        ) as load:
             for port in ports.values():  # warm-up: connections, JIT-less caches, the compile
                 load.submit(closed_loop, port, CONNECTIONS, 0.3).result()
             rps: dict[str, list[float]] = {kind: [] for kind in ports}
@@ -258,7 +283,8 @@ def w7(budget: Budget) -> list[Figure]:
             Target("min", 0.7, "tornado"),
             {"tornado": closed["tornado"]},
             note=(
-                f"{CONNECTIONS} connections, {rounds}×{seconds:g} s each; open loop at "
+                f"{CONNECTIONS} connections, {rounds}×{seconds:g} s each"
+                f"{'; servers and load on separate CPUs' if pinned else ''}; open loop at "
                 f"{fixed:g} req/s: engine p50 {e50:.2f} ms, p99 {e99:.2f} ms; bare Tornado "
                 f"p50 {t50:.2f} ms, p99 {t99:.2f} ms"
             ),

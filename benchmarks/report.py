@@ -33,25 +33,40 @@ references together), so that none inherits the heap another left. Times are med
 unless said) over at least 200 runs after warm-up for W1–W4, W6 and the executions of W8,
 timed in alternating blocks of about 100 runs (the collector run before each block); a
 sample of W8 at 1,000 nodes is ten executions back to back, so that samples of both sizes
-last as long on a shared machine. Compiles of 1,000 nodes and more are medians of 5. W7 is
-requests per second (closed loop, the median of 5 alternating rounds) and milliseconds
-(open loop).
+last as long on a shared machine. Compiles of 1,000 nodes and more are medians of 7. W7 is
+requests per second (closed loop, the median of 9 alternating rounds of 1.5 s, with both
+servers on one CPU and the load generator on the other) and milliseconds (open loop).
 
 One run is one sample of a noisy, shared two-core machine: figures near their bar move
 across runs. Measured over several full runs while the engine was tuned (November 2026):
-W3 0.15–0.19, W1 vs Hamilton 0.06, W1 vs floor 10–15, W8 executions 1.2–1.7 (the chain at
-10,000 nodes outgrows the CPU caches), and W7 0.68–0.81 (0.53–0.65 before proven-fast
-pipelines ran on the event loop): W7 sits at its bar, on either side of it.
+W3 0.15–0.19, W1 vs Hamilton 0.04–0.06, W1 vs floor 10–15, W8 executions 1.2–1.7 (the chain
+at 10,000 nodes outgrows the CPU caches), W8 compiles 0.9–1.5 before the collector was
+paused during compiles (below), and W7 0.74–0.86 in single runs after the changes below
+(0.68–0.81 before them, 0.53–0.65 before proven-fast pipelines ran on the event loop).
 
-Where W7's time goes, as server CPU per request (psutil on each server process, alternating
-closed-loop rounds; 2026-11-25): bare Tornado 190–200 µs, the service 300–310 µs with every
-execution on a worker thread. Of the difference, Tornado's streaming and async handler
-structure is about 8 µs, the service's own checks (request id, keys and limits, body
-parsing, error shape) about 18 µs, the engine's execute plus the result JSON about 39 µs
-(8 µs in a tight loop: the caches are cold between requests), metrics about 13 µs, and the
-hand-off of each execution to a worker thread about 30 µs. The service now runs a cold
-execution on the event loop once its pipeline of plain functions has proven fast
-(`docs/service.md`, "Where executions run"), which removes the hand-off for W7.
+Where W7's time goes, counted rather than timed: valgrind (callgrind) counts the instructions
+a server executes per request, which the noise of a shared machine does not move (two runs
+of the bare server agree within 0.02 %). Bare Tornado takes 1.086 M instructions per
+request; the service took 1.378 M at the start of this round of work (ratio 0.79) and
+1.272 M after it (0.85). Of the remaining difference, the service's own request handling
+(request id, keys and limits, the streamed body and its checks, the error shape, request
+metrics) is about 57 k with the body parsed, the engine's execution of W3 about 48 k, and
+resolving the name, the result's JSON and the execution's bookkeeping (metrics, the
+proven-fast record) the rest. Measured throughput ratios sit below the instruction ratio:
+the service runs more distinct code per request, and the caches are cold between requests.
+The round's changes, each measured this way: names resolve through a decoded index in the
+store (−17 k); events are built only for the kinds a listener asked for, with their fields
+precomputed per node (−16 k); the service counts module calls from each result
+(`Execution.calls`) rather than from two events per request (−15 k); answers go through
+orjson, and the handler skips the key and rate-limit checks when none is configured (−53 k
+together); requests are parsed by orjson too (−9 k), with the standard library behind it
+wherever the two differ. An execution still runs on a worker thread unless its pipeline
+has proven fast (`docs/service.md`, "Where executions run"): the hand-off costs about 70 k.
+
+W8 compiles: the compile of a 10,000-declaration chain spent a quarter of its time in the
+cyclic garbage collector, whose full collections scan every object still alive, so their
+cost grows with the program. The collector is now paused while a program compiles
+(`constellation/collector.py`); the chain's ratio went from 1.32–1.5 to 1.0–1.2.
 """
 
 WORKLOADS = """\

@@ -16,8 +16,7 @@ from typing import Any
 from benchmarks import peers
 from benchmarks.harness import NOT_INSTALLED, Figure, Ref, Stats, Target, interleaved, sample
 from constellation import Engine, Pipeline, Registry
-from constellation.compiler import compile_checked
-from constellation.frontend import analyse
+from constellation.frontend import compile_source
 from constellation.source import Source
 
 N = 100
@@ -39,7 +38,7 @@ class Budget:
     def of(quick: bool) -> Budget:
         if quick:
             return Budget(True, 40, 5, 10, 1, (1_000, 4_000))
-        return Budget(False, 300, 200, 200, 5, (1_000, 10_000))
+        return Budget(False, 300, 200, 200, 7, (1_000, 10_000))
 
 
 def inc(x: int) -> int:
@@ -343,8 +342,7 @@ def cold_compile(engine: Engine, text: str) -> Callable[[], object]:
     reg, limits, backends = engine.registry, engine.limits, engine.cache_backends
 
     def run() -> object:
-        checked = analyse(Source(text), reg, limits, backends).raise_for_errors()
-        return compile_checked(checked, reg)
+        return compile_source(Source(text), reg, limits, backends)
 
     return run
 

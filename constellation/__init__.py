@@ -54,7 +54,7 @@ from constellation.errors import (
     ResumeConflict,
     StoreError,
 )
-from constellation.execution import Event, Execution, NodeError, NodeReport
+from constellation.execution import Event, Execution, ModuleCall, NodeError, NodeReport
 from constellation.ir import Pipeline
 from constellation.limits import Limits
 from constellation.modules import Module, Registry, default_registry, module
@@ -71,6 +71,7 @@ __all__ = [
     "InputError",
     "Limits",
     "Module",
+    "ModuleCall",
     "ModuleDefinitionError",
     "NodeError",
     "NodeReport",
@@ -95,8 +96,7 @@ def load_ipython_extension(ipython: object) -> None:
         import constellation_jupyter
     except ImportError as err:  # pragma: no cover - depends on the installed extras
         raise ImportError(
-            "The notebook extension needs the 'jupyter' extra: "
-            "pip install 'constellation[jupyter]'"
+            "The notebook extension needs the 'jupyter' extra: pip install 'constellation[jupyter]'"
         ) from err
     constellation_jupyter.load_ipython_extension(ipython)
 

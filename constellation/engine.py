@@ -22,10 +22,9 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import get_args
 
-from constellation.compiler import compile_checked
 from constellation.errors import Diagnostic, ExecutionExpired, InputError, NotFound
 from constellation.execution import EventKind, Execution
-from constellation.frontend import analyse, as_source
+from constellation.frontend import analyse, as_source, compile_source
 from constellation.inputs import validate_inputs
 from constellation.ir import Pipeline
 from constellation.limits import DEFAULT_LIMITS, Limits
@@ -423,8 +422,7 @@ class Engine:
                 self.compile_cache_hits += 1
                 return hit
             self.compile_cache_misses += 1
-        checked = analyse(src, self.registry, self.limits, self.cache_backends).raise_for_errors()
-        pipeline = compile_checked(checked, self.registry)
+        pipeline = compile_source(src, self.registry, self.limits, self.cache_backends)
         with self._lock:
             self._compiled[key] = pipeline
             if len(self._compiled) > _CACHE_SIZE:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from constellation.codec import encode
 from constellation.types import Type
@@ -75,6 +75,18 @@ class NodeReport:
         }
 
 
+class ModuleCall(NamedTuple):
+    """A module call an execution made: the module, whether it failed, how long it took.
+
+    A tuple rather than a frozen dataclass: a service reads these for every execution, and
+    a tuple is the cheapest immutable value to build.
+    """
+
+    module: str
+    failed: bool
+    duration_ms: float | None
+
+
 @dataclass(frozen=True, init=False)
 class Event:
     """Something that happened during an execution, for listeners (live DAGs, metrics)."""
@@ -98,18 +110,21 @@ class Event:
         error: str | None = None,
     ) -> None:
         # By hand, as for Execution: an execution with listeners makes several per node.
-        self.__dict__.update(
-            kind=kind,
-            execution_id=execution_id,
-            time=time,
-            node=node,
-            module=module,
-            duration_ms=duration_ms,
-            error=error,
-        )
+        fields = self.__dict__
+        fields["kind"] = kind
+        fields["execution_id"] = execution_id
+        fields["time"] = time
+        fields["node"] = node
+        fields["module"] = module
+        fields["duration_ms"] = duration_ms
+        fields["error"] = error
 
 
 def _no_nodes() -> tuple[NodeReport, ...]:
+    return ()
+
+
+def _no_calls() -> tuple[ModuleCall, ...]:
     return ()
 
 
@@ -136,6 +151,7 @@ class Execution:
     duration_ms: float
     output_types: Mapping[str, Type] = field(repr=False, compare=False)
     node_reports: Callable[[], tuple[NodeReport, ...]] = field(repr=False, compare=False)
+    module_calls: Callable[[], tuple[ModuleCall, ...]] = field(repr=False, compare=False)
 
     def __init__(
         self,
@@ -153,6 +169,7 @@ class Execution:
         duration_ms: float = 0.0,
         output_types: Mapping[str, Type] = MappingProxyType({}),
         node_reports: Callable[[], tuple[NodeReport, ...]] = _no_nodes,
+        module_calls: Callable[[], tuple[ModuleCall, ...]] = _no_calls,
     ) -> None:
         # Written by hand: the generated __init__ of a frozen dataclass sets each field
         # through object.__setattr__, which costs more than a whole fast execution. The
@@ -172,12 +189,21 @@ class Execution:
             duration_ms=duration_ms,
             output_types=output_types,
             node_reports=node_reports,
+            module_calls=module_calls,
         )
 
     @cached_property
     def nodes(self) -> tuple[NodeReport, ...]:
         """Every node's state, duration, value preview and error."""
         return self.node_reports()
+
+    @property
+    def calls(self) -> tuple[ModuleCall, ...]:
+        """The module calls this execution made (or this resumption: nodes finished in an
+        earlier stage made none now), completed ones in node order, then failed ones.
+
+        Built on each read, and cheaply: a service reads it after every execution."""
+        return self.module_calls()
 
     @property
     def success(self) -> bool:

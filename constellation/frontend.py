@@ -1,4 +1,5 @@
-"""Source text to a checked program: decode, parse, check, and the diagnostic limit (§10, §11)."""
+"""Source text to a checked program: decode, parse, check, and the diagnostic limit (§10, §11);
+and to a compiled pipeline."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from dataclasses import dataclass
 
 from constellation.checked import Checked
 from constellation.checker import check
+from constellation.collector import collector_paused
+from constellation.compiler import compile_checked
 from constellation.errors import CompileError, Diagnostic
+from constellation.ir import Pipeline
 from constellation.limits import Limits
 from constellation.modules import Registry
 from constellation.parser import parse
@@ -52,3 +56,16 @@ def analyse(
         diagnostics = checked.diagnostics
     kept = diagnostics[: limits.max_diagnostics]
     return Analysis(source, checked, kept, len(diagnostics) - len(kept))
+
+
+def compile_source(
+    source: Source,
+    registry: Registry,
+    limits: Limits,
+    cache_backends: Sequence[str] = ("memory",),
+) -> Pipeline:
+    """Parse, check and compile ``source`` (CompileError with every diagnostic), with the
+    cyclic garbage collector paused meanwhile (see :mod:`constellation.collector`)."""
+    with collector_paused():
+        checked = analyse(source, registry, limits, cache_backends).raise_for_errors()
+        return compile_checked(checked, registry)

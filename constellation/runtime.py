@@ -27,7 +27,16 @@ from constellation import ir
 from constellation.codec import encode, validator
 from constellation.errors import EvaluationFailure
 from constellation.evaluate import Compiled, Evaluator, Getter, resume
-from constellation.execution import Event, Execution, NodeError, NodeReport, NodeState, Status
+from constellation.execution import (
+    Event,
+    EventKind,
+    Execution,
+    ModuleCall,
+    NodeError,
+    NodeReport,
+    NodeState,
+    Status,
+)
 from constellation.modules import Registry
 from constellation.needs import Needs
 from constellation.policy import CallSite, Policies
@@ -38,6 +47,12 @@ Listener = Callable[[Event], None]
 #: Listeners by the event kind they asked for (``Engine.subscribe(listener, kinds=…)``).
 Listeners = Mapping[str, tuple[Listener, ...]]
 NO_LISTENERS: Listeners = MappingProxyType({})
+#: The event that ends an execution of each status.
+_FINISHED: Mapping[str, EventKind] = {
+    "completed": "execution.completed",
+    "suspended": "execution.suspended",
+    "failed": "execution.failed",
+}
 
 # Node states during a run (small ints: compared in the hot loop).
 IDLE: Final = 0
@@ -114,9 +129,7 @@ class Plan:
                 self.strict_dependants[d].append(i)
         self.rank, self.by_rank = _priority_order(pipeline, self.strict_dependants)
         self.output_index = [(name, pipeline.index[node_id]) for name, node_id in pipeline.outputs]
-        self.output_types = MappingProxyType(
-            {name: nodes[i].type for name, i in self.output_index}
-        )
+        self.output_types = MappingProxyType({name: nodes[i].type for name, i in self.output_index})
         self.validators = {spec.name: validator(spec.type) for spec in pipeline.inputs}
         # The strict closure of the outputs: what every execution needs.
         needed = [False] * n
@@ -139,6 +152,11 @@ class Plan:
             for deps, lazy in zip(pipeline.dep_index, self.lazy_deps, strict=True)
         ]
         self.input_index = {node.id: i for i, node in enumerate(nodes) if node.kind == "input"}
+        #: What an event says of each node: its id, and the module a call node calls.
+        self.event_names = [
+            (node.id, None if node.call is None else node.call.function) for node in nodes
+        ]
+        self.call_modules = [(i, m) for i, (_, m) in enumerate(self.event_names) if m is not None]
         self.call_sites: dict[int, CallSite] = {}
         # When every node the outputs need is a plain function call, an execution is one
         # pass over them in this precomputed order: no queue, no counters.
@@ -223,7 +241,7 @@ class Run:
         self.started = time.perf_counter()
         self.any_missing = False
         self.aborted: str | None = None
-        if listeners:
+        if "execution.started" in listeners:
             self.emit("execution.started")
         self.provide(inputs, restored or {})
 
@@ -240,9 +258,7 @@ class Run:
                 done = self.state
                 for i, deps in enumerate(pipeline.dep_index):
                     self.pending[i] = sum(done[d] != DONE for d in deps)
-                    self.pending_eager[i] = sum(
-                        done[d] != DONE and not plan.lazy[d] for d in deps
-                    )
+                    self.pending_eager[i] = sum(done[d] != DONE and not plan.lazy[d] for d in deps)
         for name, i in self.plan.input_index.items():
             spec = pipeline.input_specs[name]
             if self.state[i] == DONE:
@@ -280,17 +296,18 @@ class Run:
     def call_site(self, e: ir.CallExpr) -> CallSite:
         return self.plan.call_site(e)
 
-    def emit(self, kind: Any, node: int | None = None, **details: Any) -> None:
+    def emit(
+        self,
+        kind: EventKind,
+        node: int | None = None,
+        duration_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
         targets = self.listeners.get(kind)
         if not targets:  # nobody asked for this kind: no event is built
             return
-        node_id = module = None
-        if node is not None:
-            n = self.plan.pipeline.nodes[node]
-            node_id = n.id
-            if n.call is not None:
-                module = n.call.function
-        event = Event(kind, self.execution_id, time.time(), node_id, module, **details)
+        node_id, module = (None, None) if node is None else self.plan.event_names[node]
+        event = Event(kind, self.execution_id, time.time(), node_id, module, duration_ms, error)
         for listener in targets:
             listener(event)
 
@@ -313,7 +330,7 @@ class Run:
                 call(i, get, clock())
                 continue
             state[i] = RUNNING
-            if self.listeners:
+            if "node.started" in self.listeners:
                 self.emit("node.started", i)
             begin = clock()
             coro = code[i].run(self, ())  # type: ignore[union-attr]  # inputs are never queued
@@ -354,7 +371,7 @@ class Run:
         """A node ended with an exception: a failure, a wait, or a dependency's failure."""
         if isinstance(exc, _Waiting):
             self.state[i] = WAITING
-            if self.listeners:
+            if "node.waiting" in self.listeners:
                 self.emit("node.waiting", i)
             self.wake(i)
             return
@@ -375,8 +392,8 @@ class Run:
     def finish(self, i: int, value: object) -> None:
         self.values[i] = value
         self.state[i] = DONE
-        if self.listeners and self.plan.code[i] is not None:
-            self.emit("node.completed", i, duration_ms=self.durations[i])
+        if "node.completed" in self.listeners and self.plan.code[i] is not None:
+            self.emit("node.completed", i, self.durations[i])
         if self.plan.schedule is not None:  # the schedule knows the order: nothing to count
             return
         pending, needed, state, activated = self.pending, self.needed, self.state, self.activated
@@ -404,8 +421,8 @@ class Run:
                 (call.line, call.column) if call is not None else (node.line, node.column)
             )
             self.errors.append(NodeError(node.id, module, message, line, column))
-        if self.listeners:
-            self.emit("node.failed", i, error=message, duration_ms=self.durations[i])
+        if "node.failed" in self.listeners:
+            self.emit("node.failed", i, self.durations[i], message)
         # Every node that strictly needs this one fails with it, without running.
         stack = [i]
         while stack:
@@ -493,7 +510,7 @@ class Run:
         Its state goes from queued (or idle) straight to its outcome: nothing can look at a
         node while its plain function runs, so it is never marked running.
         """
-        if self.listeners:
+        if "node.started" in self.listeners:
             self.emit("node.started", i)
         try:
             value = get(self, ())
@@ -610,11 +627,14 @@ class Run:
                 "required": list(missing),
             }
         elapsed = (time.perf_counter() - self.started) * 1e3
-        if self.listeners:
+        listeners = self.listeners
+        if "node.skipped" in listeners:
             for i, state in enumerate(self.state):
                 if state == IDLE and self.skipped(i):
                     self.emit("node.skipped", i)
-            self.emit(f"execution.{status}", duration_ms=elapsed)
+        finished = _FINISHED[status]
+        if finished in listeners:
+            self.emit(finished, None, elapsed)
         error = None
         if self.errors:
             first = self.errors[0]
@@ -638,14 +658,13 @@ class Run:
             elapsed,
             self.plan.output_types,
             self.reports,
+            self.calls,
         )
 
     def missing_inputs(self, pending: list[str]) -> dict[str, str]:
         """The missing inputs some pending output may still need (§5.4), with their types."""
         plan = self.plan
-        waiting = {
-            i: name for name, i in plan.input_index.items() if self.state[i] == WAITING
-        }
+        waiting = {i: name for name, i in plan.input_index.items() if self.state[i] == WAITING}
         analysis = Needs(
             plan.pipeline,
             Evaluator(plan.pipeline, plan.registry),
@@ -658,13 +677,28 @@ class Run:
         outputs = dict(plan.output_index)
         for name in pending:
             names |= analysis.of_node(outputs[name])
-        return {
-            spec.name: show(spec.type) for spec in plan.pipeline.inputs if spec.name in names
-        }
+        return {spec.name: show(spec.type) for spec in plan.pipeline.inputs if spec.name in names}
 
     def skipped(self, i: int) -> bool:
         """Whether ``i`` sits in a conditional position of a node that ran without it."""
         return not self.needed[i] and any(self.state[u] == DONE for u in self.plan.lazy_users[i])
+
+    def calls(self) -> tuple[ModuleCall, ...]:
+        """The module calls this run made: restored nodes have no duration, as they did not
+        run here; a failure is a root cause (its dependants made no call)."""
+        durations, state = self.durations, self.state
+        made = [
+            ModuleCall(module, False, durations[i])
+            for i, module in self.plan.call_modules
+            if state[i] == DONE and durations[i] is not None
+        ]
+        index = self.plan.pipeline.index
+        made.extend(
+            ModuleCall(e.module, True, durations[index[e.node]])
+            for e in self.errors
+            if e.module is not None
+        )
+        return tuple(made)
 
     def reports(self) -> tuple[NodeReport, ...]:
         return tuple(self.report(i) for i in range(len(self.plan.pipeline.nodes)))
@@ -694,9 +728,7 @@ async def _timed(awaitable: Awaitable[object], begin: float) -> tuple[object, fl
     return value, (time.perf_counter() - begin) * 1e3
 
 
-def _priority_order(
-    pipeline: ir.Pipeline, users: list[list[int]]
-) -> tuple[list[int], list[int]]:
+def _priority_order(pipeline: ir.Pipeline, users: list[list[int]]) -> tuple[list[int], list[int]]:
     """A topological order in which, among nodes ready together, higher priority comes first
     (then source order): the rank of each node, and the nodes by rank (language.md §8.4)."""
     n = len(pipeline.nodes)

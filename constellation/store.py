@@ -435,6 +435,34 @@ def active_version_of(doc: Mapping[str, object]) -> NameVersion:
     raise MalformedRecord(f"name {f.text('name')!r} has no active version {active}")
 
 
+class ActiveNames:
+    """The active version of each name, decoded once: every execute by name reads it.
+
+    A store keeps one beside its name documents and calls :meth:`forget` whenever it
+    writes a name. Versions are frozen, so one object serves every reader.
+    """
+
+    __slots__ = ("_versions",)
+
+    def __init__(self) -> None:
+        self._versions: dict[str, NameVersion] = {}
+
+    def get(
+        self, name: str, read: Callable[[str], Mapping[str, object] | None]
+    ) -> NameVersion | None:
+        """The active version of ``name``; ``read`` gives its document the first time."""
+        version = self._versions.get(name)
+        if version is None:
+            doc = read(name)
+            if doc is None:
+                return None
+            version = self._versions[name] = active_version_of(doc)
+        return version
+
+    def forget(self, name: str) -> None:
+        self._versions.pop(name, None)
+
+
 def name_pointed(
     doc: Mapping[str, object] | None, name: str, structural_hash: str, now: float
 ) -> tuple[NameDoc | None, NameVersion]:
@@ -658,6 +686,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._images: dict[str, str] = {}
         self._names: dict[str, NameDoc] = {}
+        self._active = ActiveNames()
         self._executions: dict[str, str] = {}
         self._index = ExecutionIndex()
         self._closed = False
@@ -715,13 +744,13 @@ class MemoryStore:
             if new is not None:
                 encode_json(new, f"name {name!r}")
                 self._names[name] = new
+                self._active.forget(name)
             return version
 
     def get_name(self, name: str) -> NameVersion | None:
         with self._lock:
             self._open()
-            doc = self._names.get(name)
-            return None if doc is None else active_version_of(doc)
+            return self._active.get(name, self._names.get)
 
     def name_versions(self, name: str) -> list[NameVersion]:
         with self._lock:
@@ -735,11 +764,13 @@ class MemoryStore:
             new, active = name_activated(self._names.get(name), name, version)
             if new is not None:
                 self._names[name] = new
+                self._active.forget(name)
             return active
 
     def delete_name(self, name: str) -> bool:
         with self._lock:
             self._open()
+            self._active.forget(name)
             return self._names.pop(name, None) is not None
 
     def names_for(self, structural_hash: str) -> list[str]:

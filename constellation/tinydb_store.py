@@ -49,6 +49,7 @@ from constellation.errors import StoreError
 from constellation.store import (
     DEFAULT_RETENTION_SECONDS,
     STATUSES,
+    ActiveNames,
     ExecutionIndex,
     ExecutionRecord,
     ExecutionStatus,
@@ -378,6 +379,7 @@ class TinyDBStore:
                 self._folder / NAMES, storage=AtomicJSONStorage, fault_hook=self._hook
             )
             self._names: Table = self._db.table("names")
+            self._active = ActiveNames()  # only this process writes names (the folder lock)
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -647,8 +649,9 @@ class TinyDBStore:
         found: list[Document] = self._names.search(Query().name == name)
         return found[0] if found else None
 
-    def _save_name(self, found: Document | None, new: NameDoc | None) -> None:
+    def _save_name(self, name: str, found: Document | None, new: NameDoc | None) -> None:
         if new is not None:
+            self._active.forget(name)
             if found is None:
                 self._names.insert(new)
             else:
@@ -659,14 +662,13 @@ class TinyDBStore:
             self._guard()
             found = self._find_name(name)
             new, version = name_pointed(found, name, structural_hash, now)
-            self._save_name(found, new)
+            self._save_name(name, found, new)
             return version
 
     def get_name(self, name: str) -> NameVersion | None:
         with self._lock:
             self._guard()
-            found = self._find_name(name)
-            return None if found is None else active_version_of(found)
+            return self._active.get(name, self._find_name)
 
     def name_versions(self, name: str) -> list[NameVersion]:
         with self._lock:
@@ -679,7 +681,7 @@ class TinyDBStore:
             self._guard()
             found = self._find_name(name)
             new, active = name_activated(found, name, version)
-            self._save_name(found, new)
+            self._save_name(name, found, new)
             return active
 
     def delete_name(self, name: str) -> bool:
@@ -688,6 +690,7 @@ class TinyDBStore:
             found = self._find_name(name)
             if found is None:
                 return False
+            self._active.forget(name)
             self._names.remove(doc_ids=[found.doc_id])
             return True
 

@@ -22,6 +22,7 @@ def test_exported_members() -> None:
         "InputError",
         "Limits",
         "Module",
+        "ModuleCall",
         "ModuleDefinitionError",
         "NodeError",
         "NodeReport",

@@ -13,6 +13,7 @@ import tornado.httpclient
 import tornado.httpserver
 import tornado.netutil
 from constellation_server import ServiceConfig, drain, make_app, state_of
+from constellation_server.body import parse_json
 from server_helpers import (
     APPROVAL,
     HELLO,
@@ -102,6 +103,34 @@ def test_run_input_error(server: Server) -> None:
         "InputError",
     )
     assert "name" in str(body["message"])
+
+
+def test_numbers_and_text_cross_the_service_exactly(server: Server) -> None:
+    """The largest Int, floats and non-ASCII text come back as sent; one past the largest
+    Int is refused as such, not read as a float."""
+    source = "in n: Int\nin x: Float\nin t: String\nout n\nout x\nout t\n"
+    largest = 2**63 - 1
+    sent = {"n": largest, "x": 0.1, "t": "héllo ☃ \u2028"}
+    result = server.request("POST", "/run", {"source": source, "inputs": sent})
+    assert result.status == 200
+    assert result.json()["outputs"] == sent
+    for beyond in (largest + 1, 2**64):
+        over = assert_error(
+            server.request("POST", "/run", {"source": source, "inputs": {**sent, "n": beyond}}),
+            400,
+            "InputError",
+        )
+        assert "64-bit" in str(over["message"])
+
+
+def test_integers_beyond_64_bits_are_parsed_exactly() -> None:
+    """orjson would read them as floats; the standard parser keeps them whole."""
+    for digits in (2**64 + 1, -(2**70), 10**30 + 7):
+        raw = b'{"n": [%d, "x"], "m": 0.5}' % digits
+        value = parse_json(raw, 64)
+        assert value == {"n": [digits, "x"], "m": 0.5}
+        assert isinstance(value, dict)
+        assert type(value["n"][0]) is int
 
 
 def test_a_failed_execution_is_still_200(server: Server) -> None:

@@ -244,6 +244,30 @@ def test_activate_rolls_back_and_the_next_change_gets_a_new_number(store: Store)
     assert [v.version for v in store.name_versions("greet")] == [1, 2, 3]
 
 
+def test_a_name_read_before_every_change_reads_each_change(store: Store) -> None:
+    """The active version is kept decoded between reads: every write of the name shows."""
+    store.point_name("greet", H1, 1.0)
+    assert store.get_name("greet") == NameVersion("greet", 1, H1, 1.0, True)
+    store.point_name("greet", H2, 2.0)
+    assert store.get_name("greet") == NameVersion("greet", 2, H2, 2.0, True)
+    store.activate("greet", 1)
+    assert store.get_name("greet") == NameVersion("greet", 1, H1, 1.0, True)
+    store.delete_name("greet")
+    assert store.get_name("greet") is None
+    store.point_name("greet", H3, 3.0)
+    assert store.get_name("greet") == NameVersion("greet", 1, H3, 3.0, True)
+
+
+def test_a_reopened_store_reads_the_active_version_from_disk(opener: Opener) -> None:
+    """Nothing of the decoded names outlives the store that wrote them."""
+    first = opener.open()
+    first.point_name("greet", H1, 1.0)
+    first.point_name("greet", H2, 2.0)
+    assert first.get_name("greet") == NameVersion("greet", 2, H2, 2.0, True)
+    first.activate("greet", 1)
+    assert opener.reopen(first).get_name("greet") == NameVersion("greet", 1, H1, 1.0, True)
+
+
 def test_activating_an_unknown_version_is_not_found(store: Store) -> None:
     """NotFound (a LookupError) names the name and the versions there are."""
     store.point_name("greet", H1, 10.0)

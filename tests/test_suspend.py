@@ -102,6 +102,40 @@ def test_multi_stage_resume(engine: Engine, calls: dict[str, int]) -> None:
     assert calls == {"Fee": 2}
 
 
+def test_each_stage_lists_only_the_module_calls_it_made(engine: Engine) -> None:
+    """``calls``: a resumption does not list the calls of earlier stages, and a stage that
+    only adds numbers lists none."""
+    src = "in a: Int\nin b: Int\nin c: Int\nx = Fee(a)\ny = Fee(x + b)\nz = y + c\nout z\n"
+    r0 = engine.run(src, {"a": 1})
+    r1 = engine.resume(r0.execution_id, {"b": 2})
+    r2 = engine.resume(r0.execution_id, {"c": 3})
+    for stage in (r0, r1):
+        [call] = stage.calls
+        assert (call.module, call.failed) == ("Fee", False)
+        assert call.duration_ms is not None
+        assert call.duration_ms >= 0
+    assert r2.calls == ()
+
+
+def test_failed_calls_are_listed_once_and_their_dependants_are_not() -> None:
+    reg = Registry()
+
+    @reg.module
+    def Boom(x: int) -> int:
+        raise ValueError("no")
+
+    @reg.module
+    def Double(x: int) -> int:
+        return 2 * x
+
+    engine = Engine(reg)
+    result = engine.run("in a: Int\nb = Double(a)\nc = Boom(b)\nd = Double(c)\nout d\n", {"a": 1})
+    engine.close()
+    assert result.status == "failed"
+    assert [(c.module, c.failed) for c in result.calls] == [("Double", False), ("Boom", True)]
+    assert all(c.duration_ms is not None for c in result.calls)
+
+
 def test_bad_resume_inputs_leave_the_execution_unchanged(engine: Engine) -> None:
     """Unknown, already provided and mistyped inputs are InputErrors; the record is untouched."""
     first = engine.run(APPROVAL, {"text": "hi"})

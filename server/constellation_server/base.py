@@ -87,34 +87,34 @@ class ApiHandler(tornado.web.RequestHandler):
                 f"{method} is not allowed on {self.route.path}; use {allowed}",
                 headers={"Allow": allowed},
             )
-        if operation.role is not None:
+        state = self.state
+        if operation.role is not None and (state.config.api_keys or state.limiter is not None):
             self._authorize(operation)
-        limit = self.state.config.max_body_bytes
-        connection = self.request.connection
-        set_max = getattr(connection, "set_max_body_size", None)
+        limit = state.config.max_body_bytes
+        set_max = getattr(self.request.connection, "set_max_body_size", None)
         if set_max is not None:
             # A chunked body over the limit is read (and dropped) up to twice the limit, so
             # most get a 413; beyond that tornado closes the connection.
             set_max(2 * limit + 65536)
-        if method in _BODY_METHODS and self._has_body():
-            content_type = self.request.headers.get("Content-Type")
-            if not is_json_content_type(content_type):
-                raise ApiError(
-                    415,
-                    "UnsupportedMediaType",
-                    f"The body must be JSON (Content-Type: application/json), not "
-                    f"{content_type or 'untyped'}",
-                )
-            length = self.request.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                raise _too_large(limit)
-
-    def _has_body(self) -> bool:
+        if method not in _BODY_METHODS:
+            return
         headers = self.request.headers
         length = headers.get("Content-Length")
-        if length is not None:
-            return length.strip() not in ("", "0")
-        return "Transfer-Encoding" in headers
+        if length is None:
+            if "Transfer-Encoding" not in headers:
+                return
+        elif length.strip() in ("", "0"):
+            return
+        content_type = headers.get("Content-Type")
+        if not is_json_content_type(content_type):
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"The body must be JSON (Content-Type: application/json), not "
+                f"{content_type or 'untyped'}",
+            )
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _too_large(limit)
 
     def _authorize(self, operation: Operation) -> None:
         assert operation.role is not None

@@ -1,15 +1,25 @@
-"""Request bodies: JSON parsed under the service's limits, and typed access to its fields.
+"""Request bodies: JSON parsed under the service's limits, and typed access to its fields;
+answers encoded.
 
 Nothing a client sends may become a 500: malformed JSON, nesting deeper than the limit
 (checked without recursion), numbers too long for Python's int conversion, NaN or Infinity,
 fields of the wrong type, unknown fields. Each becomes a 400 whose message names the field.
+
+JSON goes through orjson, several times faster than the standard library on the small
+bodies of this service, with the standard library behind it: it parses a body that orjson
+refuses, to say exactly what is wrong, and one with a run of 19 digits or more, which
+orjson would read as a float when it is an integer beyond 64 bits; it encodes the few values
+orjson refuses (such integers, lone surrogates, non-string keys).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection, Mapping
+
+import orjson
 
 from constellation_server.errors import ApiError, bad_request
 
@@ -40,8 +50,26 @@ _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_co
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
+#: A number orjson could get wrong: an integer beyond 64 bits would come back a float.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
 def parse_json(raw: bytes, max_depth: int) -> object:
     """The JSON value of ``raw``; ApiError 400 on anything that is not JSON within the limits."""
+    if _LONG_DIGITS.search(raw) is None:
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            value = _parse_standard(raw, max_depth)  # it says exactly what is wrong
+    else:
+        value = _parse_standard(raw, max_depth)
+    # Fewer brackets than the limit cannot nest deeper than it: skip the walk (the usual case).
+    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth(value) > max_depth:
+        raise _too_deep(max_depth)
+    return value
+
+
+def _parse_standard(raw: bytes, max_depth: int) -> object:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -56,11 +84,9 @@ def parse_json(raw: bytes, max_depth: int) -> object:
         ) from None
     except ValueError as err:  # int digit limit, float overflow, NaN
         raise bad_request(f"The body has a number JSON cannot carry here: {err}") from None
-    # Fewer brackets than the limit cannot nest deeper than it: skip the walk (the usual case).
-    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth(value) > max_depth:
-        raise _too_deep(max_depth)
     # JSON may spell a lone surrogate (\\ud800), which is no character: nothing downstream
-    # can encode it. Only bodies with escapes pay for the walk.
+    # can encode it (orjson refuses it; this parser does not). Only bodies with escapes pay
+    # for the walk.
     if b"\\u" in raw and _has_lone_surrogate(value):
         raise bad_request(
             "The body has a string with a lone surrogate escape (such as \\ud800), "
@@ -166,6 +192,10 @@ def _json_kind(value: object) -> str:
 
 def encode(body: object) -> bytes:
     """Compact UTF-8 JSON. Non-finite floats (a computed NaN) become null rather than a 500."""
+    try:
+        return orjson.dumps(body)  # NaN and infinities are null already
+    except TypeError:
+        pass
     try:
         return _ENCODER.encode(body).encode()
     except ValueError:

@@ -56,7 +56,7 @@ class EngineHandler(ApiHandler):
         else:
             result = await self.engine(fn, execution=True)
         seconds = time.perf_counter() - started
-        self.state.metrics.execution(mode, result.status, seconds)
+        self.state.metrics.execution(mode, result.status, seconds, result.calls)
         if execution_log.isEnabledFor(logging.INFO):
             execution_log.info(
                 "%s execution %s %s in %.1f ms",

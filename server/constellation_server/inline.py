@@ -46,9 +46,9 @@ class FastPipelines:
         pipeline, name = engine.resolve(ref)  # in memory: it ran before
         if pipeline.structural_hash != proven:
             return None
-        specs = pipeline.input_specs
-        if any(not spec.has_default and key not in inputs for key, spec in specs.items()):
-            return None
+        for key, spec in pipeline.input_specs.items():
+            if key not in inputs and not spec.has_default:
+                return None
         return pipeline, name
 
     def observe(self, engine: Engine, ref: str, structural_hash: str, seconds: float) -> None:

@@ -1,18 +1,21 @@
 """Prometheus metrics of service.md §4, rendered in the text exposition format 0.0.4.
 
-No client library: a few counters and histograms keyed by label values, under one lock (the
-engine's event listener runs on worker threads). Label values are bounded by construction:
-paths are route patterns, modules come from the registry, statuses from fixed sets.
+No client library: a few counters and histograms keyed by label values, under one lock
+(executions finish on worker threads too). Label values are bounded by construction: paths
+are route patterns, modules come from the registry, statuses from fixed sets.
+
+Module calls are counted from each finished execution (``Execution.calls``), with its own
+entry, under one lock: no engine listener, no event built per node.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from constellation import Event
+from constellation import ModuleCall
 from constellation.policy import ModuleStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -40,18 +43,31 @@ def _number(value: float) -> str:
     return repr(value)
 
 
-class _Histogram:
-    __slots__ = ("count", "counts", "total")
+class _Series:
+    """One label set of a family: how many ended with each outcome, and their durations."""
+
+    __slots__ = ("buckets", "count", "outcomes", "total")
 
     def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
+        self.outcomes: dict[str, int] = {}
+        self.buckets = [0] * (len(BUCKETS) + 1)
         self.total = 0.0
         self.count = 0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
-        self.count += 1
+    def add(self, outcome: str, seconds: float | None) -> None:
+        outcomes = self.outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if seconds is not None:
+            self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+            self.total += seconds
+            self.count += 1
+
+
+def _series(family: dict[Labels, _Series], labels: Labels) -> _Series:
+    found = family.get(labels)
+    if found is None:
+        found = family[labels] = _Series()
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,47 +85,28 @@ class Metrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._requests: dict[Labels, int] = {}
-        self._request_seconds: dict[Labels, _Histogram] = {}
-        self._executions: dict[Labels, int] = {}
-        self._execution_seconds: dict[Labels, _Histogram] = {}
-        self._module_calls: dict[Labels, int] = {}
-        self._module_seconds: dict[Labels, _Histogram] = {}
+        self._requests: dict[Labels, _Series] = {}  # (method, path) → by status code
+        self._executions: dict[Labels, _Series] = {}  # (mode,) → by status
+        self._modules: dict[Labels, _Series] = {}  # (module,) → completed or failed
 
     # -- recording ------------------------------------------------------------------------
 
     def request(self, method: str, path: str, status: int, seconds: float) -> None:
-        key = (method, path, str(status))
         with self._lock:
-            self._requests[key] = self._requests.get(key, 0) + 1
-            self._histogram(self._request_seconds, (method, path)).observe(seconds)
+            _series(self._requests, (method, path)).add(str(status), seconds)
 
-    def execution(self, mode: str, status: str, seconds: float) -> None:
+    def execution(
+        self, mode: str, status: str, seconds: float, calls: Iterable[ModuleCall] = ()
+    ) -> None:
+        """A finished execution, and the module calls it made."""
         with self._lock:
-            key = (mode, status)
-            self._executions[key] = self._executions.get(key, 0) + 1
-            self._histogram(self._execution_seconds, (mode,)).observe(seconds)
-
-    def on_event(self, event: Event) -> None:
-        """The engine listener: module calls and their durations from node events."""
-        kind = event.kind
-        if (kind != "node.completed" and kind != "node.failed") or event.module is None:
-            return
-        status = "completed" if kind == "node.completed" else "failed"
-        with self._lock:
-            key = (event.module, status)
-            self._module_calls[key] = self._module_calls.get(key, 0) + 1
-            if event.duration_ms is not None:
-                self._histogram(self._module_seconds, (event.module,)).observe(
-                    event.duration_ms / 1000.0
+            _series(self._executions, (mode,)).add(status, seconds)
+            modules = self._modules
+            for module, failed, duration_ms in calls:
+                _series(modules, (module,)).add(
+                    "failed" if failed else "completed",
+                    None if duration_ms is None else duration_ms / 1000.0,
                 )
-
-    @staticmethod
-    def _histogram(table: dict[Labels, _Histogram], key: Labels) -> _Histogram:
-        found = table.get(key)
-        if found is None:
-            found = table[key] = _Histogram()
-        return found
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -121,42 +118,42 @@ class Metrics:
                 "constellation_requests_total",
                 "HTTP requests answered.",
                 ("method", "path", "status"),
-                self._requests,
+                _outcomes(self._requests),
             )
             _histograms(
                 out,
                 "constellation_request_duration_seconds",
                 "Time to answer an HTTP request.",
                 ("method", "path"),
-                self._request_seconds,
+                self._requests,
             )
             _counter(
                 out,
                 "constellation_executions_total",
                 "Executions finished, by mode (hot, cold, resume) and status.",
                 ("mode", "status"),
-                self._executions,
+                _outcomes(self._executions),
             )
             _histograms(
                 out,
                 "constellation_execution_duration_seconds",
                 "Wall time of an execution.",
                 ("mode",),
-                self._execution_seconds,
+                self._executions,
             )
             _counter(
                 out,
                 "constellation_module_calls_total",
                 "Module calls, by outcome.",
                 ("module", "status"),
-                self._module_calls,
+                _outcomes(self._modules),
             )
             _histograms(
                 out,
                 "constellation_module_duration_seconds",
                 "Duration of a module call.",
                 ("module",),
-                self._module_seconds,
+                self._modules,
             )
         _gauge(
             out,
@@ -199,6 +196,15 @@ def _counter(
         out.append(f"{name}{_labels(names, labels)} {value}")
 
 
+def _outcomes(family: Mapping[Labels, _Series]) -> dict[Labels, int]:
+    """The counts of a family by its labels and the outcome (the last label)."""
+    return {
+        (*labels, outcome): n
+        for labels, series in family.items()
+        for outcome, n in series.outcomes.items()
+    }
+
+
 def _single_counter(out: list[str], name: str, help_text: str, value: int) -> None:
     _head(out, name, help_text, "counter")
     out.append(f"{name} {value}")
@@ -214,12 +220,12 @@ def _histograms(
     name: str,
     help_text: str,
     names: Labels,
-    values: Mapping[Labels, _Histogram],
+    values: Mapping[Labels, _Series],
 ) -> None:
     _head(out, name, help_text, "histogram")
-    for labels, h in sorted(values.items()):
+    for labels, h in sorted(values.items(), key=lambda item: item[0]):
         running = 0
-        for bound, count in zip((*BUCKETS, None), h.counts, strict=True):
+        for bound, count in zip((*BUCKETS, None), h.buckets, strict=True):
             running += count
             le = 'le="+Inf"' if bound is None else f'le="{_number(bound)}"'
             out.append(f"{name}_bucket{_labels(names, labels, le)} {running}")

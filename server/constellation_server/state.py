@@ -57,9 +57,6 @@ class ServiceState:
         #: Every engine call not returned yet, executions included.
         self.calls_in_flight = 0
         self._idle_waiters: list[asyncio.Future[None]] = []
-        self._unsubscribe = engine.subscribe(
-            self.metrics.on_event, kinds=("node.completed", "node.failed")
-        )
 
     # -- start-up and shutdown ------------------------------------------------------------
 
@@ -87,8 +84,7 @@ class ServiceState:
         return True
 
     def close(self) -> None:
-        """Stop listening to the engine and let the worker threads go (without waiting)."""
-        self._unsubscribe()
+        """Let the worker threads go (without waiting)."""
         self.workers.shutdown()
 
     # -- engine calls ---------------------------------------------------------------------
