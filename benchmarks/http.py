@@ -26,11 +26,15 @@ import multiprocessing.connection
 import os
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.harness import NOT_INSTALLED, Figure, Target
 from benchmarks.workloads import HELLO, Budget
+
+if TYPE_CHECKING:
+    from constellation_server.config import ServiceConfig
 
 HOST = "127.0.0.1"
 BODY = json.dumps({"ref": "hello", "inputs": {"text": "  hello, world  "}}).encode()
@@ -64,17 +68,21 @@ def serve(
     kind: str, conn: multiprocessing.connection.Connection, cpus: set[int] | None = None
 ) -> None:
     """In a child process: serve ``kind`` ("engine" or "tornado") until told to stop."""
+    from constellation_server.config import ServiceConfig
+
     _pin(cpus)
-    asyncio.run(_serve(kind, conn))
+    asyncio.run(serve_until(kind, ServiceConfig(), conn.send, conn.fileno()))
 
 
-async def _serve(kind: str, conn: multiprocessing.connection.Connection) -> None:
+async def serve_until(
+    kind: str, config: ServiceConfig, announce: Callable[[int], object], stop_fd: int
+) -> None:
+    """Serve ``kind`` on a free loopback port (given to ``announce``) until ``stop_fd`` is
+    readable (a message, or the end of a pipe)."""
     import tornado.web
     from constellation_server.app import http_server
-    from constellation_server.config import ServiceConfig
     from tornado.netutil import bind_sockets
 
-    config = ServiceConfig()
     engine = None
     app: tornado.web.Application
     if kind == "engine":
@@ -92,9 +100,9 @@ async def _serve(kind: str, conn: multiprocessing.connection.Connection) -> None
     server = http_server(app, config)
     sockets = bind_sockets(0, HOST)
     server.add_sockets(sockets)
-    conn.send(sockets[0].getsockname()[1])
+    announce(sockets[0].getsockname()[1])
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_reader(conn.fileno(), stop.set)
+    asyncio.get_running_loop().add_reader(stop_fd, stop.set)
     await stop.wait()
     server.stop()
     await server.close_all_connections()

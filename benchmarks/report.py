@@ -46,7 +46,8 @@ paused during compiles (below), and W7 0.74–0.86 in single runs after the chan
 
 Where W7's time goes, counted rather than timed: valgrind (callgrind) counts the instructions
 a server executes per request, which the noise of a shared machine does not move (two runs
-of the bare server agree within 0.02 %). Bare Tornado takes 1.086 M instructions per
+of the bare server agree within 0.02 %; `.venv/bin/python -m benchmarks.instructions`
+counts both servers in about two minutes). Bare Tornado takes 1.086 M instructions per
 request; the service took 1.378 M at the start of this round of work (ratio 0.79) and
 1.272 M after it (0.85). Of the remaining difference, the service's own request handling
 (request id, keys and limits, the streamed body and its checks, the error shape, request

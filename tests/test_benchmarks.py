@@ -4,12 +4,13 @@ and the Markdown page. No timing is asserted here: timings belong to the benchma
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks import peers, report
+from benchmarks import instructions, peers, report
 from benchmarks.__main__ import main
 from benchmarks.harness import NOT_INSTALLED, Figure, Stats, Target, table
 
@@ -88,3 +89,15 @@ def test_ratios_and_bounds() -> None:
     assert not absolute.met
     assert absolute.to_json()["target"] == {"max_ratio": 50}
     assert Stats.of([3.0, 1.0, 2.0]) == Stats(2e6, 3e6, 3)
+
+
+@pytest.mark.long
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+def test_instruction_counts_are_repeatable_and_tell_the_servers_apart(tmp_path: Path) -> None:
+    """Counted twice, the bare server agrees with itself within a per cent; the service,
+    which does more per request, counts more."""
+    bare = [instructions.per_request("tornado", tmp_path, 50, 150) for _ in range(2)]
+    service = instructions.per_request("engine", tmp_path, 50, 150)
+    assert bare[0] > 100_000
+    assert abs(bare[0] - bare[1]) < 0.01 * bare[0]
+    assert service > 1.05 * max(bare)
