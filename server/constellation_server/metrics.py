@@ -1,11 +1,12 @@
 """Prometheus metrics of service.md §4, rendered in the text exposition format 0.0.4.
 
-No client library: a few counters and histograms keyed by label values, under one lock
-(executions finish on worker threads too). Label values are bounded by construction: paths
-are route patterns, modules come from the registry, statuses from fixed sets.
+No client library: a few counters and histograms keyed by label values, under one lock (the
+handlers record on the event loop; the lock keeps a scrape or another thread safe all the
+same). Label values are bounded by construction: paths are route patterns, modules come from
+the registry, statuses from fixed sets.
 
-Module calls are counted from each finished execution (``Execution.calls``), with its own
-entry, under one lock: no engine listener, no event built per node.
+Module calls are counted from each finished execution (``Execution.calls``), together with
+the execution itself: no engine listener, no event built per node.
 """
 
 from __future__ import annotations
